@@ -4,10 +4,26 @@
 //! everything a home device does, independent of the MCU and radio:
 //!
 //! - [`wire`]: wire protocol v1 shared with the gateway (messages, topics, encoding);
+//! - [`input`]: debounced door contact, PIR with hold-off, help-button gestures, gas
+//!   threshold with hysteresis and a local siren;
+//! - [`heartbeat`]: heartbeat scheduling;
+//! - [`outbox`]: bounded store-and-forward queue, kept until the gateway acknowledges;
+//! - [`device`]: the device loop that ties inputs, outbox and link together;
+//! - [`driver`]: sensor drivers over `embedded-hal` I2C;
+//! - [`fall`]: the pendant's fall detector.
 //!
 //! With the `std` feature the same code runs on the host: the wire types gain
-//! `Deserialize`-based decoding with validation, used by the gateway.
+//! `Deserialize`-based decoding with validation (used by the gateway). With `sim`,
+//! [`sim`] runs simulated devices and homes that publish over MQTT.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
+pub mod device;
+pub mod driver;
+pub mod fall;
+pub mod heartbeat;
+pub mod input;
+pub mod outbox;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod wire;
