@@ -17,6 +17,7 @@
 //! [`sim`] runs simulated devices and homes that publish over MQTT.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod device;
 pub mod driver;

@@ -120,12 +120,12 @@ impl Command {
                         field: "heartbeat_s",
                     });
                 }
-                if let (Some(alarm), Some(clear)) = (c.gas_alarm_ppm, c.gas_clear_ppm) {
-                    if clear >= alarm {
-                        return Err(WireError::OutOfRange {
-                            field: "gas_clear_ppm",
-                        });
-                    }
+                if let (Some(alarm), Some(clear)) = (c.gas_alarm_ppm, c.gas_clear_ppm)
+                    && clear >= alarm
+                {
+                    return Err(WireError::OutOfRange {
+                        field: "gas_clear_ppm",
+                    });
                 }
                 Ok(())
             }

@@ -168,10 +168,10 @@ impl Event {
         if self.clk == Clock::Unix && self.ts < MIN_UNIX_MS {
             return Err(WireError::OutOfRange { field: "ts" });
         }
-        if let EventBody::Gas { ppm, .. } = self.ev {
-            if ppm > GAS_PPM_MAX {
-                return Err(WireError::OutOfRange { field: "ppm" });
-            }
+        if let EventBody::Gas { ppm, .. } = self.ev
+            && ppm > GAS_PPM_MAX
+        {
+            return Err(WireError::OutOfRange { field: "ppm" });
         }
         if let Some(mac) = &self.mac {
             super::codec::check_mac_format(mac)?;

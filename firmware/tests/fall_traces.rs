@@ -1,0 +1,205 @@
+//! Trace readers and the `fall-eval` tool, on the UMAFall excerpts in
+//! `tests/fixtures/umafall/` and on synthetic SisFall files.
+#![cfg(feature = "std")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anxin_firmware::driver::replay::Replay;
+use anxin_firmware::fall::FallConfig;
+use anxin_firmware::fall::eval;
+use anxin_firmware::fall::trace::{self, Position};
+
+const FALL: &str = "UMAFall_Subject_02_Fall_forwardFall_1_2016-06-13_20-43-52.csv";
+const JOG: &str = "UMAFall_Subject_05_ADL_Jogging_3_2016-06-15_21-46-58.csv";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/umafall")
+}
+
+fn read_fixture(name: &str) -> trace::Trace {
+    let text = std::fs::read_to_string(fixtures().join(name)).expect("fixture");
+    trace::read_umafall(name, &text, Position::Chest, 50, true).expect("parse")
+}
+
+#[test]
+fn the_recorded_forward_fall_is_detected_at_its_impact() {
+    let t = read_fixture(FALL);
+    assert_eq!(t.label.subject, "02");
+    assert!(t.label.is_fall);
+    assert_eq!(t.repaired, 0);
+    let o = eval::run(&t, &FallConfig::PENDANT).expect("run");
+    assert!(o.fall_detected, "{o:?}");
+    // the largest |a| of the recording is at 3026 ms
+    let at = o.at_ms.expect("impact time");
+    assert!((2800..=3100).contains(&at), "{o:?}");
+    assert!(o.peak_mg.is_some_and(|p| p > 3000), "{o:?}");
+}
+
+#[test]
+fn the_recorded_jogging_raises_no_alarm() {
+    let t = read_fixture(JOG);
+    assert!(!t.label.is_fall);
+    let o = eval::run(&t, &FallConfig::PENDANT).expect("run");
+    assert!(!o.fall_detected, "{o:?}");
+}
+
+#[test]
+fn replay_records_round_trip_the_trace() {
+    let t = read_fixture(FALL);
+    let records = t.to_records();
+    let mut r = Replay::new(&records);
+    assert_eq!(r.remaining(), t.periods.len());
+    for p in &t.periods {
+        assert_eq!(r.next_period(), Some(*p));
+    }
+    assert_eq!(r.next_period(), None);
+}
+
+#[test]
+fn a_malformed_row_is_reported_with_its_line_number() {
+    let text = "% header\n100;1;0.1;0.9;0.1;0;1\n150;2;zero;0.9;0.1;0;1\n";
+    let e = trace::read_umafall(FALL, text, Position::Chest, 50, true);
+    assert_eq!(e.map(|_| ()), Err(trace::TraceError::BadRow { line: 3 }));
+    let e = trace::read_umafall(FALL, "% only a header\n", Position::Chest, 50, true);
+    assert_eq!(e.map(|_| ()), Err(trace::TraceError::NoSamples));
+}
+
+#[test]
+fn sensor_tag_axes_at_8_g_are_flagged_saturated() {
+    let text = "100;1;0.1;0.9;0.1;0;1\n150;2;8.0;-7.9999;0.1;0;1\n200;3;7.5;0.9;0.1;0;1\n";
+    let t = trace::read_umafall(FALL, text, Position::Chest, 50, false).expect("parse");
+    let sat: Vec<bool> = t.periods.iter().flatten().map(|a| a.saturated).collect();
+    assert_eq!(sat, vec![false, true, false]);
+}
+
+/// SisFall raw lines: ADXL345 counts (256 per g) in the first three columns.
+fn sisfall_lines(samples: &[[i32; 3]]) -> String {
+    samples
+        .iter()
+        .map(|[x, y, z]| format!("{x:>6},{y:>6},{z:>6},  -12,  -350,   71,  -680,  -270,   -8;\n"))
+        .collect()
+}
+
+fn repeat(n: usize, v: [i32; 3]) -> Vec<[i32; 3]> {
+    vec![v; n]
+}
+
+/// 200 Hz: standing 3 s, a 0.4 s drop at 0.2 g, a 100 ms impact near 3.3 g, lying 6 s.
+fn sisfall_fall() -> String {
+    let mut s = repeat(600, [0, 256, 0]);
+    s.extend(repeat(80, [0, 51, 0]));
+    s.extend(repeat(20, [150, 600, 560]));
+    s.extend(repeat(1200, [0, 8, 256]));
+    sisfall_lines(&s)
+}
+
+/// 200 Hz: walking upright for 12 s (|a| swinging 0.6–1.6 g).
+fn sisfall_walk() -> String {
+    let wave = [256, 333, 410, 333, 256, 205, 154, 205];
+    let s: Vec<[i32; 3]> = (0..2400).map(|i| [10, wave[(i / 25) % 8], 20]).collect();
+    sisfall_lines(&s)
+}
+
+#[test]
+fn sisfall_rows_are_averaged_to_the_detector_period_in_milli_g() {
+    let text = sisfall_lines(&[[256, -512, 4095]; 10]);
+    let t = trace::read_sisfall("D01_SA01_R01.txt", &text, 50).expect("parse");
+    assert_eq!(t.label.activity, "D01");
+    assert_eq!(t.label.subject, "SA01");
+    assert!(!t.label.is_fall);
+    assert_eq!(t.periods.len(), 1);
+    let a = t.periods[0].expect("sample");
+    assert_eq!((a.x_mg, a.y_mg, a.z_mg), (1000, -2000, 15996));
+    assert!(a.saturated, "4095 counts is the ADXL345's full scale");
+    let e = trace::read_sisfall("D01_SA01_R01.txt", "1,2,3;\n", 50);
+    assert_eq!(e.map(|_| ()), Err(trace::TraceError::BadRow { line: 1 }));
+}
+
+#[test]
+fn a_synthetic_sisfall_fall_is_detected_and_walking_is_not() {
+    let fall = trace::read_sisfall("F01_SA01_R01.txt", &sisfall_fall(), 50).expect("parse");
+    let walk = trace::read_sisfall("D01_SA01_R01.txt", &sisfall_walk(), 50).expect("parse");
+    assert!(
+        eval::run(&fall, &FallConfig::PENDANT)
+            .expect("run")
+            .fall_detected
+    );
+    assert!(
+        !eval::run(&walk, &FallConfig::PENDANT)
+            .expect("run")
+            .fall_detected
+    );
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("anxin-fall-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn fall_eval(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_fall-eval"))
+        .args(args)
+        .output()
+        .expect("run fall-eval");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+#[test]
+fn fall_eval_prints_one_line_per_sisfall_file_then_a_summary() {
+    let dir = scratch("sisfall");
+    std::fs::create_dir_all(dir.join("SA01")).expect("dir");
+    std::fs::write(dir.join("SA01/F01_SA01_R01.txt"), sisfall_fall()).expect("write");
+    std::fs::write(dir.join("SA01/D01_SA01_R01.txt"), sisfall_walk()).expect("write");
+    std::fs::write(dir.join("Readme.txt"), "not a trace").expect("write");
+    let dir_s = dir.to_string_lossy().into_owned();
+    let lines = fall_eval(&["--format", "sisfall", "--fixed", &dir_s]);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["file"], "SA01/D01_SA01_R01.txt");
+    assert_eq!(lines[0]["fall_detected"], false);
+    assert_eq!(lines[1]["file"], "SA01/F01_SA01_R01.txt");
+    assert_eq!(lines[1]["fall_detected"], true);
+    assert!(
+        lines[1]["at_ms"]
+            .as_u64()
+            .is_some_and(|t| (3300..3600).contains(&t))
+    );
+    let s = &lines[2];
+    assert_eq!(s["summary"], true);
+    assert_eq!(s["sensitivity"], 1.0);
+    assert_eq!(s["specificity"], 1.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fall_eval_runs_leave_one_subject_out_on_the_umafall_excerpts() {
+    let dir = fixtures().to_string_lossy().into_owned();
+    let lines = fall_eval(&["--format", "umafall", &dir]);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["file"], FALL);
+    assert_eq!(lines[1]["file"], JOG);
+    let s = &lines[2];
+    assert_eq!(s["mode"], "leave-one-subject-out");
+    assert_eq!(s["position"], "chest");
+    assert_eq!(s["folds"].as_array().map(Vec::len), Some(2));
+    assert!(s["per_activity"].as_array().is_some_and(|a| a.len() == 2));
+}
+
+#[test]
+fn fall_eval_refuses_a_bad_command_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fall-eval"))
+        .args(["--format", "csv", "x"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,236 @@
+//! Wiring: start the store, the broker (embedded or external), the MQTT session, the
+//! committer and the HTTP server; stop them all on one cancellation token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::broker::{self, AuthMode, BrokerStats, DeviceCredentials, EmbeddedBroker};
+use crate::clock::SharedClock;
+use crate::config::{Config, MqttMode};
+use crate::http::{self, HttpState};
+use crate::ingest::{
+    Committer, CommitterConfig, Downlink, MqttSession, MqttTarget, Observation, Registry,
+};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// Options that are not configuration: how this process wants the gateway started.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Authentication of the embedded broker (the demo runs `Open`).
+    pub broker_auth: Option<AuthMode>,
+    /// Where observations go after each commit (detection).
+    pub observations: Option<mpsc::Sender<Observation>>,
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// The store.
+    pub store: Store,
+    /// Registered devices, as ingest sees them.
+    pub registry: Registry,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The clock everything runs on.
+    pub clock: SharedClock,
+    /// Where the HTTP server listens.
+    pub http_addr: SocketAddr,
+    /// Where devices connect (the embedded broker, or the external one).
+    pub mqtt_addr: SocketAddr,
+    /// Publishes to devices.
+    pub downlink: Downlink,
+    /// Credentials of the embedded broker's clients (None with an external broker).
+    pub credentials: Option<Arc<DeviceCredentials>>,
+    /// Broker counters (embedded broker).
+    pub broker_stats: Arc<BrokerStats>,
+    session: MqttSession,
+    broker: Option<EmbeddedBroker>,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Gateway {
+    /// Starts everything. Returns once every listener is bound.
+    pub async fn start(
+        config: Config,
+        clock: SharedClock,
+        opts: StartOptions,
+    ) -> anyhow::Result<Gateway> {
+        std::fs::create_dir_all(&config.general.data_dir).with_context(|| {
+            format!(
+                "creating data directory {}",
+                config.general.data_dir.display()
+            )
+        })?;
+        let store = Store::open(&config.store_url())
+            .await
+            .context("opening the store")?;
+        let metrics = Metrics::new();
+        let registry = Registry::load(&store)
+            .await
+            .context("loading the device registry")?;
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let broker_stats = Arc::new(BrokerStats::new());
+
+        let (broker, credentials, target, mqtt_cfg) = match config.mqtt.mode {
+            MqttMode::Embedded => {
+                let password = random_token();
+                let mode = opts.broker_auth.unwrap_or(AuthMode::Production);
+                let creds = Arc::new(
+                    DeviceCredentials::new(mode)
+                        .with_gateway(&config.mqtt.client_id, password.as_bytes()),
+                );
+                let b = broker::start(config.broker.clone(), creds.clone(), broker_stats.clone())
+                    .await
+                    .context("starting the embedded MQTT broker")?;
+                let addr = b.local_addr();
+                info!(%addr, ?mode, "embedded MQTT broker listening");
+                let mut mqtt_cfg = config.mqtt.clone();
+                mqtt_cfg.username = Some(config.mqtt.client_id.clone());
+                mqtt_cfg.password = Some(password);
+                let host = if addr.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    addr.ip().to_string()
+                };
+                (
+                    Some(b),
+                    Some(creds),
+                    MqttTarget {
+                        host,
+                        port: addr.port(),
+                    },
+                    mqtt_cfg,
+                )
+            }
+            MqttMode::External => (
+                None,
+                None,
+                MqttTarget {
+                    host: config.mqtt.host.clone(),
+                    port: config.mqtt.port,
+                },
+                config.mqtt.clone(),
+            ),
+        };
+        let mqtt_addr = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], target.port)));
+
+        let (tx, rx) = mpsc::channel(config.ingest.queue_capacity.max(16));
+        let (session, poll_task) = MqttSession::spawn(
+            &mqtt_cfg,
+            target,
+            tx,
+            clock.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        );
+        tasks.spawn(async move {
+            let _ = poll_task.await;
+        });
+        let committer = Committer::restore(
+            CommitterConfig {
+                batch_max: config.ingest.batch_max.max(1),
+                max_skew_ms: (config.ingest.max_clock_skew_s as i64).saturating_mul(1000),
+            },
+            store.clone(),
+            registry.clone(),
+            metrics.clone(),
+            clock.clone(),
+            session.clone(),
+            opts.observations,
+        )
+        .await
+        .context("restoring ingest state")?;
+        tasks.spawn(committer.run(rx, cancel.clone()));
+
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
+        let http_addr = listener.local_addr()?;
+        let app = http::router(HttpState {
+            metrics: metrics.clone(),
+            store: store.clone(),
+            mqtt_connected: session.connected.clone(),
+        });
+        let http_cancel = cancel.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { http_cancel.cancelled().await });
+            if let Err(e) = serve.await {
+                warn!(error = %e, "HTTP server stopped");
+            }
+        });
+        info!(%http_addr, "HTTP listening");
+
+        Ok(Gateway {
+            store,
+            registry,
+            metrics,
+            clock,
+            http_addr,
+            mqtt_addr,
+            downlink: Downlink::new(session.client.clone()),
+            credentials,
+            broker_stats,
+            session,
+            broker,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// A token that stops the gateway when cancelled.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Waits until the gateway's MQTT session is connected (or `timeout` passes).
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut rx = self.session.connected.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Stops everything, waiting at most about four seconds for tasks to finish.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+        while !self.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    warn!(
+                        left = self.tasks.len(),
+                        "tasks did not stop in time; aborting them"
+                    );
+                    self.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        if let Some(b) = self.broker.take() {
+            b.shutdown().await;
+        }
+        self.store.close().await;
+    }
+}
+
+/// 128 random bits as hex.
+pub fn random_token() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,64 @@
+//! The `anxin` command line: one file per subcommand.
+
+mod demo;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Anxin (安心): watching over elders who live alone.
+#[derive(Debug, Parser)]
+#[command(name = "anxin", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything embedded (broker, store, gateway, dashboard) with simulated homes.
+    Demo(demo::DemoArgs),
+    /// Run the gateway alone.
+    Run(run::RunArgs),
+}
+
+/// Options shared by every command that touches the store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArg {
+    /// Data directory (the embedded store lives here); overrides `general.data_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Runs the parsed command line.
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo(a) => demo::run(a).await,
+        Command::Run(a) => run::run(a).await,
+    }
+}
+
+/// Resolves when the process gets SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

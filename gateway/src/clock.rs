@@ -1,0 +1,121 @@
+//! Time, injectable: wall-clock time in production, an accelerated clock in the demo and
+//! in end-to-end tests (shared with the simulated homes), and a manual clock in unit tests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type UnixMs = i64;
+
+/// A source of "now" for everything that reasons about time.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> UnixMs;
+
+    /// How long to wait in real time until this clock reads `deadline` (zero if passed).
+    fn real_delay_until(&self, deadline: UnixMs) -> Duration {
+        Duration::from_millis(deadline.saturating_sub(self.now_ms()).max(0) as u64)
+    }
+}
+
+/// Shared handle to a clock.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> UnixMs {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that runs `speed` times faster than real time from a chosen origin: the demo's
+/// "a day in a minute". The simulated homes use the same origin and speed.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledClock {
+    real_origin: Instant,
+    virtual_origin: UnixMs,
+    speed: f64,
+}
+
+impl ScaledClock {
+    /// Starts at `virtual_origin` now and advances `speed` virtual ms per real ms.
+    pub fn new(virtual_origin: UnixMs, speed: f64) -> Self {
+        ScaledClock {
+            real_origin: Instant::now(),
+            virtual_origin,
+            speed: speed.max(f64::MIN_POSITIVE),
+        }
+    }
+
+    /// The same clock, from an explicit real origin (to share one with the simulator).
+    pub fn with_real_origin(real_origin: Instant, virtual_origin: UnixMs, speed: f64) -> Self {
+        ScaledClock {
+            real_origin,
+            virtual_origin,
+            speed: speed.max(f64::MIN_POSITIVE),
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now_ms(&self) -> UnixMs {
+        let real = self.real_origin.elapsed().as_secs_f64() * 1000.0;
+        self.virtual_origin + (real * self.speed) as i64
+    }
+
+    fn real_delay_until(&self, deadline: UnixMs) -> Duration {
+        let left = deadline.saturating_sub(self.now_ms()).max(0) as f64;
+        Duration::from_secs_f64(left / self.speed / 1000.0)
+    }
+}
+
+/// A clock that moves only when told to (unit tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock reading `now`.
+    pub fn new(now: UnixMs) -> Self {
+        ManualClock(AtomicI64::new(now))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: UnixMs) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> UnixMs {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_clock_runs_faster_and_converts_delays_back_to_real_time() {
+        let origin = Instant::now() - Duration::from_millis(100);
+        let c = ScaledClock::with_real_origin(origin, 1_000_000, 1440.0);
+        assert!(c.now_ms() >= 1_000_000 + 144_000);
+        let d = c.real_delay_until(c.now_ms() + 1440 * 1000);
+        assert!(
+            d <= Duration::from_millis(1000) && d > Duration::from_millis(900),
+            "{d:?}"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! The HTTP server: health, metrics, and the dashboard (later the `/api/v1` API).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The store.
+    pub store: Store,
+    /// Whether the gateway's MQTT session is up.
+    pub mqtt_connected: watch::Receiver<bool>,
+}
+
+/// The router: `/healthz`, `/metrics`, and the dashboard at `/`.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .merge(anxin_dashboard::router())
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    mqtt_connected: bool,
+    store_ok: bool,
+}
+
+/// 200 when the MQTT session and the store are both up, 503 otherwise, with details.
+async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
+    let mqtt_connected = *s.mqtt_connected.borrow();
+    let store_ok = sqlx::query("SELECT 1")
+        .execute(s.store.pool())
+        .await
+        .is_ok();
+    let ok = mqtt_connected && store_ok;
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        axum::Json(Health {
+            status: if ok { "ok" } else { "degraded" },
+            mqtt_connected,
+            store_ok,
+        }),
+    )
+}
+
+async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+}

@@ -1,0 +1,350 @@
+//! The committer: takes what the MQTT session received, in batches (group commit: one
+//! transaction and one fsync for everything that arrived while the previous commit ran),
+//! and only after the commit acknowledges each message to the broker, sends the devices
+//! their application-level acks, and hands observations to detection.
+//!
+//! Bad input is counted under its reason and logged (rate-limited), then acknowledged so
+//! that the broker does not redeliver it forever; it never blocks other devices' traffic.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anxin_firmware::wire::{Availability, Clock as WireClock, DeviceId};
+use rumqttc::QoS;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, warn};
+
+use super::decode::{Decoded, decode};
+use super::downlink::Downlink;
+use super::mqtt::{Inbound, MqttSession};
+use super::registry::Registry;
+use super::sequence::{Classified, SequenceTracker};
+use super::{Observation, ObservationKind, RejectReason};
+use crate::clock::SharedClock;
+use crate::store::{CommitBatch, EventRow, HealthRow, Store, StoreError};
+use crate::telemetry::{ChannelLabel, Metrics};
+
+/// (device, boot, seq): the identity of a stored event.
+type EventKey = (String, i64, i64);
+
+/// Committer settings.
+#[derive(Debug, Clone)]
+pub struct CommitterConfig {
+    /// Most messages per commit.
+    pub batch_max: usize,
+    /// How far in the future a `unix` timestamp may lie.
+    pub max_skew_ms: i64,
+}
+
+/// The committer task's state.
+pub struct Committer {
+    cfg: CommitterConfig,
+    store: Store,
+    registry: Registry,
+    tracker: SequenceTracker,
+    health: HashMap<String, HealthRow>,
+    households_seen: HashSet<Arc<str>>,
+    next_journal_id: i64,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+    session: MqttSession,
+    downlink: Downlink,
+    observations: Option<mpsc::Sender<Observation>>,
+    reject_log: HashMap<RejectReason, u64>,
+}
+
+impl Committer {
+    /// Restores sequence state and device health from the store.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn restore(
+        cfg: CommitterConfig,
+        store: Store,
+        registry: Registry,
+        metrics: Arc<Metrics>,
+        clock: SharedClock,
+        session: MqttSession,
+        observations: Option<mpsc::Sender<Observation>>,
+    ) -> Result<Committer, StoreError> {
+        let tracker = SequenceTracker::restore(
+            store.seq_state().await?,
+            store.committed_above_contig().await?,
+        );
+        let health = store
+            .device_health()
+            .await?
+            .into_iter()
+            .map(|h| (h.device_id.clone(), h))
+            .collect();
+        let next_journal_id = store.next_journal_id().await?;
+        let downlink = Downlink::new(session.client.clone());
+        Ok(Committer {
+            cfg,
+            store,
+            registry,
+            tracker,
+            health,
+            households_seen: HashSet::new(),
+            next_journal_id,
+            metrics,
+            clock,
+            session,
+            downlink,
+            observations,
+            reject_log: HashMap::new(),
+        })
+    }
+
+    /// Runs until `cancel` or until the session's queue closes.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Inbound>, cancel: CancellationToken) {
+        let mut batch = Vec::with_capacity(self.cfg.batch_max);
+        loop {
+            let first = tokio::select! {
+                _ = cancel.cancelled() => break,
+                m = rx.recv() => match m { Some(m) => m, None => break },
+            };
+            batch.push(first);
+            while batch.len() < self.cfg.batch_max {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            if !self.process(&mut batch, &cancel).await {
+                break;
+            }
+            batch.clear();
+        }
+    }
+
+    /// Processes one batch; false when shutdown interrupted a failing commit.
+    async fn process(&mut self, batch: &mut [Inbound], cancel: &CancellationToken) -> bool {
+        let now = self.clock.now_ms();
+        let mut out = CommitBatch::default();
+        let mut obs: Vec<(Option<EventKey>, Observation)> = Vec::new();
+        let mut ack_to: HashSet<(DeviceId, u32)> = HashSet::new();
+        let mut dirty_health: HashSet<String> = HashSet::new();
+        let mut accepted: Vec<ChannelLabel> = Vec::with_capacity(batch.len());
+
+        for inb in batch.iter() {
+            let topic = inb.publish.topic.as_str();
+            let (device, msg) = match decode(topic, &inb.publish.payload, now, self.cfg.max_skew_ms)
+            {
+                Ok(x) => x,
+                Err(reason) => {
+                    self.reject(reason, topic, None);
+                    continue;
+                }
+            };
+            let Some(reg) = self.registry.get(device.as_str()) else {
+                self.reject(RejectReason::unknown_device, topic, Some(device.as_str()));
+                continue;
+            };
+            let base = |at_ms: i64, what: ObservationKind| Observation {
+                device_id: Arc::from(device.as_str()),
+                household_id: reg.household_id.clone(),
+                room: reg.room.clone(),
+                device_kind: reg.kind.clone(),
+                at_ms,
+                received_ms: inb.received_ms,
+                what,
+            };
+            let h = self
+                .health
+                .entry(device.as_str().to_string())
+                .or_insert_with(|| HealthRow {
+                    device_id: device.as_str().to_string(),
+                    ..HealthRow::default()
+                });
+            h.last_seen_ms = h.last_seen_ms.max(inb.received_ms);
+            dirty_health.insert(device.as_str().to_string());
+            if let Some(hh) = &reg.household_id
+                && self.households_seen.insert(hh.clone())
+            {
+                self.metrics
+                    .ingest_households_active
+                    .set(self.households_seen.len() as i64);
+            }
+            match msg {
+                Decoded::Event(e) => {
+                    let (verdict, dropped) =
+                        self.tracker
+                            .classify(device.as_str(), e.boot, e.seq, e.oldest);
+                    if dropped > 0 {
+                        self.metrics
+                            .ingest_device_dropped
+                            .inc_by(u64::from(dropped));
+                        warn!(device_id = %device, boot = e.boot, seq = e.seq, dropped, "device outbox dropped events");
+                    }
+                    ack_to.insert((device.clone(), e.boot));
+                    if verdict == Classified::Duplicate {
+                        self.metrics.ingest_duplicates.inc();
+                        debug!(device_id = %device, boot = e.boot, seq = e.seq, "duplicate event");
+                        continue;
+                    }
+                    let event_ms = match e.clk {
+                        WireClock::Unix => e.ts as i64,
+                        WireClock::Up => {
+                            e.ts as i64
+                                + self.tracker.clock_offset(
+                                    device.as_str(),
+                                    e.boot,
+                                    inb.received_ms,
+                                    e.ts,
+                                )
+                        }
+                    };
+                    let body = serde_json::to_string(&e.ev).unwrap_or_default();
+                    let key = (
+                        device.as_str().to_string(),
+                        i64::from(e.boot),
+                        i64::from(e.seq),
+                    );
+                    out.events.push(EventRow {
+                        journal_id: self.next_journal_id,
+                        device_id: key.0.clone(),
+                        boot: key.1,
+                        seq: key.2,
+                        household_id: reg.household_id.as_deref().map(str::to_string),
+                        kind: e.ev.kind(),
+                        event_ms,
+                        received_ms: inb.received_ms,
+                        body,
+                    });
+                    self.next_journal_id += 1;
+                    obs.push((
+                        Some(key),
+                        base(
+                            event_ms,
+                            ObservationKind::Event {
+                                boot: e.boot,
+                                seq: e.seq,
+                                body: e.ev,
+                            },
+                        ),
+                    ));
+                }
+                Decoded::Heartbeat(hb) => {
+                    if hb.clk == WireClock::Up {
+                        self.tracker
+                            .clock_offset(device.as_str(), hb.boot, inb.received_ms, hb.ts);
+                    }
+                    h.boot = i64::from(hb.boot);
+                    h.last_seq = i64::from(hb.seq);
+                    h.battery_pct = hb.battery_pct.map(i32::from);
+                    h.battery_mv = hb.battery_mv.map(i32::from);
+                    h.rssi_dbm = hb.rssi_dbm.map(i32::from);
+                    h.fw = Some(hb.fw.to_string());
+                    h.uptime_s = Some(i64::from(hb.uptime_s));
+                    h.outbox = Some(i32::from(hb.outbox));
+                    h.dropped = Some(i64::from(hb.dropped));
+                    h.interval_s = Some(hb.interval_s as i32);
+                    h.temp_dc = hb.temp_dc.map(i32::from);
+                    accepted.push(ChannelLabel::Heartbeat);
+                    obs.push((None, base(inb.received_ms, ObservationKind::Heartbeat(hb))));
+                }
+                Decoded::Status(s) => {
+                    let online = s.state == Availability::Online;
+                    h.online = i32::from(online);
+                    h.status_ms = Some(inb.received_ms);
+                    h.boot = h.boot.max(i64::from(s.boot));
+                    if let Some(fw) = &s.fw {
+                        h.fw = Some(fw.to_string());
+                    }
+                    accepted.push(ChannelLabel::Status);
+                    obs.push((
+                        None,
+                        base(inb.received_ms, ObservationKind::Availability { online }),
+                    ));
+                }
+            }
+        }
+        out.seqs = self.tracker.dirty_rows();
+        out.health = dirty_health
+            .iter()
+            .filter_map(|d| self.health.get(d).cloned())
+            .collect();
+
+        let started = Instant::now();
+        let mut retry = Duration::from_millis(100);
+        let inserted = loop {
+            if out.is_empty() {
+                break HashSet::new();
+            }
+            match self.store.commit(&out).await {
+                Ok(ins) => break ins,
+                Err(e) => {
+                    error!(error = %e, batch = batch.len(), retry_ms = retry.as_millis() as u64, "commit failed; retrying, nothing acknowledged");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return false,
+                        _ = tokio::time::sleep(retry) => {}
+                    }
+                    retry = (retry * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        self.metrics
+            .ingest_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.ingest_batch_size.observe(batch.len() as f64);
+        self.tracker.committed();
+
+        for e in &out.events {
+            if inserted.contains(&(e.device_id.clone(), e.boot, e.seq)) {
+                accepted.push(ChannelLabel::Event);
+            } else {
+                self.metrics.ingest_duplicates.inc();
+            }
+        }
+        for c in accepted {
+            self.metrics.accept(c);
+        }
+
+        // Acknowledge to the broker, in order, only on the connection that delivered.
+        let generation = self.session.generation.load(Ordering::SeqCst);
+        for inb in batch.iter() {
+            if inb.publish.qos != QoS::AtMostOnce
+                && inb.generation == generation
+                && let Err(e) = self.session.client.ack(&inb.publish).await
+            {
+                warn!(error = %e, "PUBACK not queued; the broker will redeliver");
+            }
+        }
+        for (device, boot) in &ack_to {
+            if let Some(upto) = self.tracker.ack_upto(device.as_str(), *boot)
+                && upto > 0
+                && self.downlink.ack(device, *boot, upto)
+            {
+                self.metrics.ingest_acks_sent.inc();
+            }
+        }
+        if let Some(tx) = &self.observations {
+            for (key, o) in obs {
+                if key.is_some_and(|k| !inserted.contains(&k)) {
+                    continue;
+                }
+                if tx.send(o).await.is_err() {
+                    break;
+                }
+            }
+        }
+        true
+    }
+
+    fn reject(&mut self, reason: RejectReason, topic: &str, device: Option<&str>) {
+        self.metrics.reject(reason);
+        let n = self.reject_log.entry(reason).or_insert(0);
+        *n += 1;
+        if *n <= 20 || n.is_power_of_two() {
+            warn!(
+                reason = reason.as_str(),
+                topic,
+                device_id = device.unwrap_or(""),
+                count = *n,
+                "message rejected"
+            );
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Per-device sequence tracking: which events are new and which are duplicates (QoS 1
+//! redelivery, device replay), the highest contiguous committed sequence number that the
+//! application-level ack reports, the gaps a device closed with `oldest` (events its full
+//! outbox dropped), and the clock offset of devices without a wall clock.
+//!
+//! The store's unique key (device, boot, seq) remains the last word on duplicates; this is
+//! the fast path, and it is what makes the ack contiguous.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::store::SeqRow;
+
+/// How many boot epochs per device are remembered (older ones are forgotten; their
+/// events would still be de-duplicated by the store).
+const BOOTS_KEPT: usize = 3;
+
+#[derive(Debug, Default, Clone)]
+struct BootSeq {
+    boot: u32,
+    /// Every seq <= contig is committed or was dropped by the device.
+    contig: u32,
+    /// Committed seqs above `contig`.
+    above: BTreeSet<u32>,
+    /// Seqs accepted into the batch being committed.
+    pending: BTreeSet<u32>,
+    /// `received_ms - ts` minimum, for uptime clocks.
+    clock_offset_ms: Option<i64>,
+    dirty: bool,
+}
+
+impl BootSeq {
+    fn known(&self, seq: u32) -> bool {
+        seq <= self.contig || self.above.contains(&seq) || self.pending.contains(&seq)
+    }
+
+    /// The contiguous mark once `pending` is committed.
+    fn contig_after_commit(&self) -> u32 {
+        let mut c = self.contig;
+        while self.above.contains(&(c + 1)) || self.pending.contains(&(c + 1)) {
+            c += 1;
+        }
+        c
+    }
+}
+
+/// The verdict on one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classified {
+    /// Not seen before: store it.
+    New,
+    /// Already committed or already in this batch.
+    Duplicate,
+}
+
+/// Sequence state of every device.
+#[derive(Debug, Default)]
+pub struct SequenceTracker {
+    devices: HashMap<String, Vec<BootSeq>>,
+}
+
+impl SequenceTracker {
+    /// Restores from the store: contiguous marks and committed seqs above them.
+    pub fn restore(rows: Vec<SeqRow>, above: Vec<(String, i64, i64)>) -> Self {
+        let mut t = SequenceTracker::default();
+        for r in rows {
+            let b = t.boot_mut(&r.device_id, r.boot as u32);
+            b.contig = r.contig as u32;
+            b.clock_offset_ms = r.clock_offset_ms;
+        }
+        for (d, boot, seq) in above {
+            t.boot_mut(&d, boot as u32).above.insert(seq as u32);
+        }
+        for boots in t.devices.values_mut() {
+            for b in boots.iter_mut() {
+                b.contig = b.contig_after_commit();
+                let c = b.contig;
+                b.above.retain(|s| *s > c);
+            }
+        }
+        t
+    }
+
+    fn boot_mut(&mut self, device: &str, boot: u32) -> &mut BootSeq {
+        let boots = self.devices.entry(device.to_string()).or_default();
+        let idx = match boots.iter().position(|b| b.boot == boot) {
+            Some(i) => i,
+            None => {
+                boots.push(BootSeq {
+                    boot,
+                    ..BootSeq::default()
+                });
+                if boots.len() > BOOTS_KEPT {
+                    boots.sort_by_key(|b| b.boot);
+                    boots.remove(0);
+                }
+                boots
+                    .iter()
+                    .position(|b| b.boot == boot)
+                    .unwrap_or(boots.len() - 1)
+            }
+        };
+        &mut boots[idx]
+    }
+
+    /// Classifies event (`boot`, `seq`) carrying `oldest`. Returns the verdict and the
+    /// number of sequence numbers the device declared gone without the gateway ever
+    /// committing them (dropped from a full outbox).
+    pub fn classify(
+        &mut self,
+        device: &str,
+        boot: u32,
+        seq: u32,
+        oldest: u32,
+    ) -> (Classified, u32) {
+        let b = self.boot_mut(device, boot);
+        let mut dropped = 0;
+        let floor = oldest.saturating_sub(1);
+        if floor > b.contig {
+            for s in b.contig + 1..=floor {
+                if !b.above.contains(&s) && !b.pending.contains(&s) {
+                    dropped += 1;
+                }
+            }
+            b.contig = floor;
+            b.above.retain(|s| *s > floor);
+            b.dirty = true;
+        }
+        if b.known(seq) {
+            return (Classified::Duplicate, dropped);
+        }
+        b.pending.insert(seq);
+        b.dirty = true;
+        (Classified::New, dropped)
+    }
+
+    /// Records the clock offset evidence of a message with an uptime clock and returns
+    /// the best offset (`event_ms = ts + offset`).
+    pub fn clock_offset(&mut self, device: &str, boot: u32, received_ms: i64, ts: u64) -> i64 {
+        let b = self.boot_mut(device, boot);
+        let sample = received_ms - ts as i64;
+        let best = b.clock_offset_ms.map_or(sample, |o| o.min(sample));
+        if b.clock_offset_ms != Some(best) {
+            b.clock_offset_ms = Some(best);
+            b.dirty = true;
+        }
+        best
+    }
+
+    /// Rows to write with the batch: the state as it will be once the batch commits.
+    pub fn dirty_rows(&self) -> Vec<SeqRow> {
+        let mut out = Vec::new();
+        for (d, boots) in &self.devices {
+            for b in boots.iter().filter(|b| b.dirty) {
+                out.push(SeqRow {
+                    device_id: d.clone(),
+                    boot: i64::from(b.boot),
+                    contig: i64::from(b.contig_after_commit()),
+                    clock_offset_ms: b.clock_offset_ms,
+                });
+            }
+        }
+        out
+    }
+
+    /// The batch committed: pending seqs become committed and the marks advance.
+    pub fn committed(&mut self) {
+        for boots in self.devices.values_mut() {
+            for b in boots.iter_mut().filter(|b| b.dirty) {
+                let pending = std::mem::take(&mut b.pending);
+                b.above.extend(pending);
+                b.contig = b.contig_after_commit();
+                let c = b.contig;
+                b.above.retain(|s| *s > c);
+                b.dirty = false;
+            }
+        }
+    }
+
+    /// The contiguous committed mark of (`device`, `boot`), for the ack.
+    pub fn ack_upto(&self, device: &str, boot: u32) -> Option<u32> {
+        self.devices
+            .get(device)?
+            .iter()
+            .find(|b| b.boot == boot)
+            .map(|b| b.contig)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(t: &mut SequenceTracker) {
+        t.committed();
+    }
+
+    #[test]
+    fn in_order_events_advance_the_ack() {
+        let mut t = SequenceTracker::default();
+        for s in 1..=5 {
+            assert_eq!(t.classify("d", 1, s, 1).0, Classified::New);
+        }
+        commit(&mut t);
+        assert_eq!(t.ack_upto("d", 1), Some(5));
+    }
+
+    #[test]
+    fn redelivered_event_is_a_duplicate_before_and_after_commit() {
+        let mut t = SequenceTracker::default();
+        assert_eq!(t.classify("d", 1, 1, 1).0, Classified::New);
+        assert_eq!(t.classify("d", 1, 1, 1).0, Classified::Duplicate);
+        commit(&mut t);
+        assert_eq!(t.classify("d", 1, 1, 1).0, Classified::Duplicate);
+    }
+
+    #[test]
+    fn a_hole_holds_the_ack_until_it_is_filled() {
+        let mut t = SequenceTracker::default();
+        t.classify("d", 1, 1, 1);
+        t.classify("d", 1, 3, 1);
+        commit(&mut t);
+        assert_eq!(t.ack_upto("d", 1), Some(1));
+        t.classify("d", 1, 2, 1);
+        assert_eq!(
+            t.dirty_rows()[0].contig,
+            3,
+            "the row written with the batch already says 3"
+        );
+        commit(&mut t);
+        assert_eq!(t.ack_upto("d", 1), Some(3));
+    }
+
+    #[test]
+    fn oldest_closes_a_gap_the_device_dropped_and_counts_it() {
+        let mut t = SequenceTracker::default();
+        t.classify("d", 1, 1, 1);
+        commit(&mut t);
+        // 2 and 3 were dropped by a full outbox; 4 arrives saying it holds nothing older.
+        let (v, dropped) = t.classify("d", 1, 4, 4);
+        assert_eq!((v, dropped), (Classified::New, 2));
+        commit(&mut t);
+        assert_eq!(t.ack_upto("d", 1), Some(4));
+    }
+
+    #[test]
+    fn boots_are_tracked_apart() {
+        let mut t = SequenceTracker::default();
+        t.classify("d", 1, 1, 1);
+        t.classify("d", 2, 1, 1);
+        commit(&mut t);
+        assert_eq!(t.ack_upto("d", 1), Some(1));
+        assert_eq!(t.ack_upto("d", 2), Some(1));
+        assert_eq!(t.classify("d", 2, 1, 1).0, Classified::Duplicate);
+    }
+
+    #[test]
+    fn restore_rebuilds_marks_and_holes() {
+        let rows = vec![SeqRow {
+            device_id: "d".into(),
+            boot: 1,
+            contig: 2,
+            clock_offset_ms: Some(7),
+        }];
+        let mut t = SequenceTracker::restore(rows, vec![("d".into(), 1, 4)]);
+        assert_eq!(t.ack_upto("d", 1), Some(2));
+        assert_eq!(t.classify("d", 1, 4, 1).0, Classified::Duplicate);
+        t.classify("d", 1, 3, 1);
+        commit(&mut t);
+        assert_eq!(t.ack_upto("d", 1), Some(4));
+    }
+
+    #[test]
+    fn uptime_clock_offset_takes_the_smallest_delay() {
+        let mut t = SequenceTracker::default();
+        assert_eq!(t.clock_offset("d", 1, 10_500, 500), 10_000);
+        assert_eq!(
+            t.clock_offset("d", 1, 12_000, 1_000),
+            10_000,
+            "a replayed message arrives late"
+        );
+        assert_eq!(t.clock_offset("d", 1, 11_900, 2_000), 9_900);
+    }
+}

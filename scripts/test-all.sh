@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test of Anxin. Installs what the tests need when it is missing (Debian
+# packages, Rust targets), so that it works on a fresh machine and in CI (CI=true, no
+# stdin). Usage: scripts/test-all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- what the tests need -----------------------------------------------------------
+APT_PACKAGES=(mosquitto mosquitto-clients)
+RUST_TARGETS=(thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  step "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The packaged mosquitto service must not hold port 1883 or run on its own: tests start
+# their own brokers on free ports.
+command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null && systemctl stop mosquitto || true
+
+installed_targets=$(rustup target list --installed)
+for t in "${RUST_TARGETS[@]}"; do
+  grep -qx "$t" <<<"$installed_targets" || { step "adding Rust target $t"; rustup target add "$t"; }
+done
+
+# --- checks --------------------------------------------------------------------------
+step "format"
+cargo fmt --all -- --check
+
+step "firmware: no_std cross-builds"
+for t in "${RUST_TARGETS[@]}"; do
+  cargo build -q -p anxin-firmware --target "$t"
+done
+
+step "tests (unit, golden, integration, end-to-end)"
+cargo test --workspace --all-features
+
+step "clippy"
+cargo clippy -q --workspace --all-targets --all-features -- -D warnings
+
+step "all tests passed"
