@@ -92,7 +92,6 @@ impl Gateway {
                     .await
                     .context("starting the embedded MQTT broker")?;
                 let addr = b.local_addr();
-                info!(%addr, ?mode, "embedded MQTT broker listening");
                 let mut mqtt_cfg = config.mqtt.clone();
                 mqtt_cfg.username = Some(config.mqtt.client_id.clone());
                 mqtt_cfg.password = Some(password);

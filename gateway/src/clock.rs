@@ -1,9 +1,9 @@
-//! Time, injectable: wall-clock time in production, an accelerated clock in the demo and
-//! in end-to-end tests (shared with the simulated homes), and a manual clock in unit tests.
+//! Time, injectable: wall-clock time in production, the simulated homes' accelerated
+//! clock in the demo and in end-to-end tests, and a manual clock in unit tests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, UTC.
 pub type UnixMs = i64;
@@ -35,44 +35,15 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that runs `speed` times faster than real time from a chosen origin: the demo's
-/// "a day in a minute". The simulated homes use the same origin and speed.
-#[derive(Debug, Clone, Copy)]
-pub struct ScaledClock {
-    real_origin: Instant,
-    virtual_origin: UnixMs,
-    speed: f64,
-}
-
-impl ScaledClock {
-    /// Starts at `virtual_origin` now and advances `speed` virtual ms per real ms.
-    pub fn new(virtual_origin: UnixMs, speed: f64) -> Self {
-        ScaledClock {
-            real_origin: Instant::now(),
-            virtual_origin,
-            speed: speed.max(f64::MIN_POSITIVE),
-        }
-    }
-
-    /// The same clock, from an explicit real origin (to share one with the simulator).
-    pub fn with_real_origin(real_origin: Instant, virtual_origin: UnixMs, speed: f64) -> Self {
-        ScaledClock {
-            real_origin,
-            virtual_origin,
-            speed: speed.max(f64::MIN_POSITIVE),
-        }
-    }
-}
-
-impl Clock for ScaledClock {
+/// The accelerated clock of the simulated homes ("a day in a minute"): the demo and the
+/// end-to-end tests run the gateway on the very clock the simulated devices use.
+impl Clock for anxin_firmware::sim::SimClock {
     fn now_ms(&self) -> UnixMs {
-        let real = self.real_origin.elapsed().as_secs_f64() * 1000.0;
-        self.virtual_origin + (real * self.speed) as i64
+        anxin_firmware::sim::SimClock::now_ms(self) as i64
     }
 
     fn real_delay_until(&self, deadline: UnixMs) -> Duration {
-        let left = deadline.saturating_sub(self.now_ms()).max(0) as f64;
-        Duration::from_secs_f64(left / self.speed / 1000.0)
+        self.real_duration(deadline.saturating_sub(Clock::now_ms(self)).max(0) as u64)
     }
 }
 
