@@ -79,14 +79,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scaled_clock_runs_faster_and_converts_delays_back_to_real_time() {
-        let origin = Instant::now() - Duration::from_millis(100);
-        let c = ScaledClock::with_real_origin(origin, 1_000_000, 1440.0);
-        assert!(c.now_ms() >= 1_000_000 + 144_000);
-        let d = c.real_delay_until(c.now_ms() + 1440 * 1000);
+    fn the_simulation_clock_runs_faster_and_converts_delays_back_to_real_time() {
+        let c = anxin_firmware::sim::SimClock::new(1_000_000, 1440.0);
+        let d = Clock::real_delay_until(&c, Clock::now_ms(&c) + 1440 * 1000);
         assert!(
             d <= Duration::from_millis(1000) && d > Duration::from_millis(900),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let c = ManualClock::new(5);
+        c.advance(Duration::from_millis(10));
+        assert_eq!(c.now_ms(), 15);
     }
 }
