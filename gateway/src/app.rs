@@ -1,37 +1,70 @@
 //! Wiring: start the store, the broker (embedded or external), the MQTT session, the
-//! committer and the HTTP server; stop them all on one cancellation token.
+//! committer, detection, the workflow, history and the HTTP server; stop them all on one
+//! cancellation token.
+//!
+//! ```text
+//! broker ─▶ MqttSession ─▶ Committer ─┬─ Observation ─▶ detect ─ Signal ─▶ workflow ─▶ notify, devices
+//!                          (store)    └─ Observation ─▶ history
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::broker::{self, AuthMode, BrokerStats, DeviceCredentials, EmbeddedBroker};
 use crate::clock::SharedClock;
 use crate::config::{Config, MqttMode};
+use crate::detect::{self, DetectHandle};
+use crate::history::{self, HistoryHandle};
 use crate::http::{self, HttpState};
-use crate::ingest::{
-    Committer, CommitterConfig, Downlink, MqttSession, MqttTarget, Observation, Registry,
-};
+use crate::ingest::{Committer, CommitterConfig, Downlink, MqttSession, MqttTarget, Registry};
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::workflow::{self, WorkflowHandle};
+
+/// Capacity of the queues between ingest, detection, history and the workflow.
+const PIPELINE_QUEUE: usize = 65_536;
 
 /// Options that are not configuration: how this process wants the gateway started.
 #[derive(Default)]
 pub struct StartOptions {
     /// Authentication of the embedded broker (the demo runs `Open`).
     pub broker_auth: Option<AuthMode>,
-    /// Where observations go after each commit (detection).
-    pub observations: Option<mpsc::Sender<Observation>>,
+}
+
+/// What every long-running part of the gateway shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The SQL store.
+    pub store: Store,
+    /// The clock everything runs on.
+    pub clock: SharedClock,
+    /// Metrics (modules register their own).
+    pub metrics: Arc<Metrics>,
+    /// Registered devices, as ingest sees them.
+    pub registry: Registry,
+    /// Publishes to devices (acks, commands).
+    pub downlink: Downlink,
+    /// Whether the gateway's MQTT session is connected and subscribed.
+    pub mqtt_connected: watch::Receiver<bool>,
+    /// Cancelled at shutdown.
+    pub cancel: CancellationToken,
+    /// Every spawned task, so that shutdown can wait for them.
+    pub tasks: TaskTracker,
 }
 
 /// A running gateway.
 pub struct Gateway {
+    /// Shared services.
+    pub services: Services,
     /// The store.
     pub store: Store,
     /// Registered devices, as ingest sees them.
@@ -50,10 +83,14 @@ pub struct Gateway {
     pub credentials: Option<Arc<DeviceCredentials>>,
     /// Broker counters (embedded broker).
     pub broker_stats: Arc<BrokerStats>,
+    /// Detection.
+    pub detect: DetectHandle,
+    /// The workflow service layer.
+    pub workflow: WorkflowHandle,
+    /// History.
+    pub history: HistoryHandle,
     session: MqttSession,
     broker: Option<EmbeddedBroker>,
-    cancel: CancellationToken,
-    tasks: JoinSet<()>,
 }
 
 impl Gateway {
@@ -77,7 +114,7 @@ impl Gateway {
             .await
             .context("loading the device registry")?;
         let cancel = CancellationToken::new();
-        let mut tasks = JoinSet::new();
+        let tasks = TaskTracker::new();
         let broker_stats = Arc::new(BrokerStats::new());
 
         let (broker, credentials, target, mqtt_cfg) = match config.mqtt.mode {
@@ -126,11 +163,11 @@ impl Gateway {
             .and_then(|mut a| a.next())
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], target.port)));
 
-        let (tx, rx) = mpsc::channel(config.ingest.queue_capacity.max(16));
+        let (inbound_tx, inbound_rx) = mpsc::channel(config.ingest.queue_capacity.max(16));
         let (session, poll_task) = MqttSession::spawn(
             &mqtt_cfg,
             target,
-            tx,
+            inbound_tx,
             clock.clone(),
             metrics.clone(),
             cancel.clone(),
@@ -138,6 +175,33 @@ impl Gateway {
         tasks.spawn(async move {
             let _ = poll_task.await;
         });
+        let downlink = Downlink::new(session.client.clone());
+        let config = Arc::new(config);
+        let services = Services {
+            config: config.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            registry: registry.clone(),
+            downlink: downlink.clone(),
+            mqtt_connected: session.connected.clone(),
+            cancel: cancel.clone(),
+            tasks: tasks.clone(),
+        };
+
+        let (detect_tx, detect_rx) = mpsc::channel(PIPELINE_QUEUE);
+        let (history_tx, history_rx) = mpsc::channel(PIPELINE_QUEUE);
+        let (signal_tx, signal_rx) = mpsc::channel(PIPELINE_QUEUE);
+        let detect = detect::start(&services, detect_rx, signal_tx)
+            .await
+            .context("starting detection")?;
+        let workflow = workflow::start(&services, signal_rx, detect.clone())
+            .await
+            .context("starting the workflow")?;
+        let history = history::start(&services, history_rx)
+            .await
+            .context("starting history")?;
+
         let committer = Committer::restore(
             CommitterConfig {
                 batch_max: config.ingest.batch_max.max(1),
@@ -148,11 +212,11 @@ impl Gateway {
             metrics.clone(),
             clock.clone(),
             session.clone(),
-            opts.observations,
+            vec![detect_tx, history_tx],
         )
         .await
         .context("restoring ingest state")?;
-        tasks.spawn(committer.run(rx, cancel.clone()));
+        tasks.spawn(committer.run(inbound_rx, cancel.clone()));
 
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
@@ -171,31 +235,33 @@ impl Gateway {
                 warn!(error = %e, "HTTP server stopped");
             }
         });
-        info!(%http_addr, "HTTP listening");
+        info!(%http_addr, %mqtt_addr, "gateway started");
 
         Ok(Gateway {
+            services,
             store,
             registry,
             metrics,
             clock,
             http_addr,
             mqtt_addr,
-            downlink: Downlink::new(session.client.clone()),
+            downlink,
             credentials,
             broker_stats,
+            detect,
+            workflow,
+            history,
             session,
             broker,
-            cancel,
-            tasks,
         })
     }
 
     /// A token that stops the gateway when cancelled.
     pub fn cancel_token(&self) -> CancellationToken {
-        self.cancel.clone()
+        self.services.cancel.clone()
     }
 
-    /// Waits until the gateway's MQTT session is connected (or `timeout` passes).
+    /// Waits until the gateway's MQTT session is connected and subscribed (or `timeout`).
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
         let mut rx = self.session.connected.clone();
         tokio::time::timeout(timeout, rx.wait_for(|c| *c))
@@ -205,21 +271,16 @@ impl Gateway {
 
     /// Stops everything, waiting at most about four seconds for tasks to finish.
     pub async fn shutdown(mut self) {
-        self.cancel.cancel();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
-        while !self.tasks.is_empty() {
-            match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => {
-                    warn!(
-                        left = self.tasks.len(),
-                        "tasks did not stop in time; aborting them"
-                    );
-                    self.tasks.abort_all();
-                    break;
-                }
-            }
+        self.services.cancel.cancel();
+        self.services.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(4), self.services.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                left = self.services.tasks.len(),
+                "tasks did not stop in time"
+            );
         }
         if let Some(b) = self.broker.take() {
             b.shutdown().await;

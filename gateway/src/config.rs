@@ -10,6 +10,9 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::broker::BrokerConfig;
+use crate::detect::DetectConfig;
+use crate::history::HistoryConfig;
+use crate::workflow::WorkflowConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -27,6 +30,12 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// The HTTP server (API, dashboard, health, metrics).
     pub http: HttpConfig,
+    /// Detection: routines, thresholds, deadlines.
+    pub detect: DetectConfig,
+    /// The alert workflow, notifications and reports.
+    pub workflow: WorkflowConfig,
+    /// Time-series history.
+    pub history: HistoryConfig,
 }
 
 /// `[general]`

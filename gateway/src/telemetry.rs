@@ -3,8 +3,7 @@
 //! Metric names follow `anxin_<noun>_<verb>_total{reason=…}` with `reason` from a closed
 //! enum, never a raw error string. Every reject and drop is counted.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -48,9 +47,10 @@ pub struct RejectLabels {
     pub reason: RejectReason,
 }
 
-/// Every metric of the gateway, registered once.
+/// The gateway's metrics: ingest's own below; other modules register theirs with
+/// [`Metrics::register`].
 pub struct Metrics {
-    registry: Registry,
+    registry: Mutex<Registry>,
     /// Messages accepted and committed, by channel.
     pub ingest_accepted: Family<ChannelLabels, Counter>,
     /// Messages rejected, by reason.
@@ -89,7 +89,7 @@ impl Metrics {
             mqtt_connected: Gauge::default(),
             mqtt_reconnects: Counter::default(),
             ingest_acks_sent: Counter::default(),
-            registry: Registry::default(),
+            registry: Mutex::new(Registry::default()),
         };
         registry.register(
             "anxin_ingest_accepted",
@@ -141,12 +141,30 @@ impl Metrics {
             "Application-level acks sent",
             m.ingest_acks_sent.clone(),
         );
-        Arc::new(Metrics { registry, ..m })
+        Arc::new(Metrics {
+            registry: Mutex::new(registry),
+            ..m
+        })
     }
 
-    /// Registers an extra collector-less metric under `name` (for other modules).
-    pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
+    /// Registers a metric of another module (`name` without the `_total` suffix that
+    /// counters get on exposition).
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        if let Ok(mut r) = self.registry.lock() {
+            r.register(name, help, metric);
+        }
+    }
+
+    /// Registers a collector (metrics computed at scrape time, e.g. from atomics).
+    pub fn register_collector(&self, collector: Box<dyn prometheus_client::collector::Collector>) {
+        if let Ok(mut r) = self.registry.lock() {
+            r.register_collector(collector);
+        }
     }
 
     /// Counts a reject.
@@ -167,10 +185,9 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        if let Ok(r) = self.registry.lock() {
+            let _ = prometheus_client::encoding::text::encode(&mut out, &r);
+        }
         out
     }
 }
-
-/// A plain counter other modules can own and the metrics endpoint can read.
-pub type AtomicCounter = AtomicU64;

@@ -52,7 +52,7 @@ pub struct Committer {
     clock: SharedClock,
     session: MqttSession,
     downlink: Downlink,
-    observations: Option<mpsc::Sender<Observation>>,
+    observations: Vec<mpsc::Sender<Observation>>,
     reject_log: HashMap<RejectReason, u64>,
 }
 
@@ -66,7 +66,7 @@ impl Committer {
         metrics: Arc<Metrics>,
         clock: SharedClock,
         session: MqttSession,
-        observations: Option<mpsc::Sender<Observation>>,
+        observations: Vec<mpsc::Sender<Observation>>,
     ) -> Result<Committer, StoreError> {
         let tracker = SequenceTracker::restore(
             store.seq_state().await?,
@@ -320,14 +320,13 @@ impl Committer {
                 self.metrics.ingest_acks_sent.inc();
             }
         }
-        if let Some(tx) = &self.observations {
-            for (key, o) in obs {
-                if key.is_some_and(|k| !inserted.contains(&k)) {
-                    continue;
-                }
-                if tx.send(o).await.is_err() {
-                    break;
-                }
+        // Every consumer (detection, history) gets every new observation, in order.
+        for (key, o) in obs {
+            if key.is_some_and(|k| !inserted.contains(&k)) {
+                continue;
+            }
+            for tx in &self.observations {
+                let _ = tx.send(o.clone()).await;
             }
         }
         true
