@@ -75,7 +75,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Arc::new(clock),
         StartOptions {
             broker_auth: Some(AuthMode::Open),
-            ..StartOptions::default()
         },
     )
     .await?;

@@ -36,7 +36,6 @@ pub async fn start_embedded(dir: &std::path::Path) -> Gateway {
 pub async fn start(config: Config) -> Gateway {
     let opts = StartOptions {
         broker_auth: Some(AuthMode::Open),
-        ..StartOptions::default()
     };
     let external = config.mqtt.mode == MqttMode::External;
     let gw = Gateway::start(config, Arc::new(SystemClock), opts)
