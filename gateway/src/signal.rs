@@ -156,6 +156,12 @@ pub struct Signal {
     pub at_ms: i64,
     /// When the triggering observation happened (ms, UTC), if different.
     pub observed_ms: Option<i64>,
+    /// Identifies the episode the signal belongs to (for inactivity: when the silence
+    /// began; for a help press: when it was pressed; for a missed wake-up: the day). The
+    /// workflow treats a second `Raise` of the same (household, kind, episode, severity)
+    /// as the same signal, so a detector that re-derives its state after a restart never
+    /// raises anything twice.
+    pub episode_ms: i64,
     /// A short human-readable reason, e.g. "no sign of life for 5 h 12 min (usual at
     /// this hour: up to 3 h)".
     pub reason: String,

@@ -202,8 +202,10 @@ impl Committer {
                         i64::from(e.boot),
                         i64::from(e.seq),
                     );
+                    let journal_id = self.next_journal_id;
+                    self.next_journal_id += 1;
                     out.events.push(EventRow {
-                        journal_id: self.next_journal_id,
+                        journal_id,
                         device_id: key.0.clone(),
                         boot: key.1,
                         seq: key.2,
@@ -213,12 +215,12 @@ impl Committer {
                         received_ms: inb.received_ms,
                         body,
                     });
-                    self.next_journal_id += 1;
                     obs.push((
                         Some(key),
                         base(
                             event_ms,
                             ObservationKind::Event {
+                                journal_id,
                                 boot: e.boot,
                                 seq: e.seq,
                                 body: e.ev,

@@ -99,6 +99,8 @@ pub struct Observation {
 pub enum ObservationKind {
     /// A sensor event (new, never a duplicate).
     Event {
+        /// Position in the event journal (the `events` table).
+        journal_id: i64,
         /// Boot epoch.
         boot: u32,
         /// Sequence number.
