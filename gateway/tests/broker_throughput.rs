@@ -6,10 +6,18 @@
 //! cargo test -p anxin-gateway --release --test broker_throughput -- --ignored --nocapture
 //! ```
 //!
-//! Knobs (environment): `ANXIN_BENCH_PUBLISHERS` (50), `ANXIN_BENCH_MESSAGES` per
-//! publisher (2000), `ANXIN_BENCH_RATE` total offered msg/s (0 = as fast as possible, in
-//! which case latency is mostly the publishers' own backlog; set a rate to read latency). Clients and broker share the process (and the cores), so the
-//! figures are a lower bound for the broker alone; RSS is the whole process.
+//! Knobs (environment):
+//! - `ANXIN_BENCH_PUBLISHERS` (50), `ANXIN_BENCH_MESSAGES` per publisher (2000);
+//! - `ANXIN_BENCH_RATE`: total offered msg/s; 0 (default) = as fast as possible, where
+//!   latency is mostly the publishers' own backlog: set a rate to read latency;
+//! - `ANXIN_BENCH_EXTERNAL_PORT`: measure the broker already listening on that 127.0.0.1
+//!   port (e.g. a mosquitto with `allow_anonymous true`) with the very same clients.
+//!
+//! Clients and broker share the process and the cores, so the figures are a lower bound
+//! for the broker alone; RSS is the whole process (in-process broker only). The broker
+//! acknowledges a PUBLISH once it is queued for the subscriber: when the gateway reads
+//! slower than devices publish, its session queue (`max_queue`) fills and the broker
+//! drops (and counts, `anxin_broker_dropped_total{reason="queue_full"}`) the excess.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,7 +62,12 @@ async fn qos1_fan_in_to_a_manually_acking_gateway_is_lossless() -> Result<()> {
     }
     let stats = Arc::new(BrokerStats::new());
     let b = broker::start(BrokerConfig::loopback(), creds, stats.clone()).await?;
-    let port = b.local_addr().port();
+    // ANXIN_BENCH_EXTERNAL_PORT: measure another broker on 127.0.0.1 instead (e.g. a
+    // mosquitto with allow_anonymous), with the very same clients.
+    let port = match std::env::var("ANXIN_BENCH_EXTERNAL_PORT") {
+        Ok(p) if !p.is_empty() => p.parse()?,
+        _ => b.local_addr().port(),
+    };
     let rss_idle = rss_mib();
 
     // The gateway: clean_session=false, manual acks sent from another task.
@@ -78,34 +91,44 @@ async fn qos1_fan_in_to_a_manually_acking_gateway_is_lossless() -> Result<()> {
     };
     let (sub_tx, mut sub_rx) = mpsc::unbounded_channel::<()>();
     let epoch = Instant::now();
-    let receiver = tokio::spawn(async move {
-        let mut latencies = Vec::with_capacity(total);
-        let mut next_seq: HashMap<String, u64> = HashMap::new();
-        let mut out_of_order = 0usize;
-        let mut first = None;
-        while latencies.len() < total {
-            match gw_loop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let now = epoch.elapsed();
-                    first.get_or_insert(now);
-                    let sent = u64::from_be_bytes(p.payload[..8].try_into()?);
-                    let seq = u64::from_be_bytes(p.payload[8..16].try_into()?);
-                    latencies.push(now.as_nanos() as u64 - sent);
-                    let expected = next_seq.entry(p.topic.clone()).or_insert(0);
-                    if seq != *expected {
-                        out_of_order += 1;
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let receiver = tokio::spawn({
+        let received = received.clone();
+        async move {
+            let mut latencies = Vec::with_capacity(total);
+            let mut next_seq: HashMap<String, u64> = HashMap::new();
+            let mut out_of_order = 0usize;
+            let mut first = None;
+            while latencies.len() < total {
+                let event = tokio::select! {
+                    _ = &mut stop_rx => break,
+                    event = gw_loop.poll() => event,
+                };
+                match event {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let now = epoch.elapsed();
+                        first.get_or_insert(now);
+                        let sent = u64::from_be_bytes(p.payload[..8].try_into()?);
+                        let seq = u64::from_be_bytes(p.payload[8..16].try_into()?);
+                        latencies.push(now.as_nanos() as u64 - sent);
+                        let expected = next_seq.entry(p.topic.clone()).or_insert(0);
+                        if seq != *expected {
+                            out_of_order += 1;
+                        }
+                        *expected = seq + 1;
+                        received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let _ = ack_tx.send(p);
                     }
-                    *expected = seq + 1;
-                    let _ = ack_tx.send(p);
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = sub_tx.send(());
+                    }
+                    Ok(_) => {}
+                    Err(e) => anyhow::bail!("gateway connection failed: {e}"),
                 }
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    let _ = sub_tx.send(());
-                }
-                Ok(_) => {}
-                Err(e) => anyhow::bail!("gateway connection failed: {e}"),
             }
+            anyhow::Ok((latencies, out_of_order, first, epoch.elapsed()))
         }
-        anyhow::Ok((latencies, out_of_order, first, epoch.elapsed()))
     });
     gw.subscribe("anxin/v1/dev/+/up/#", QoS::AtLeastOnce)
         .await?;
@@ -167,13 +190,29 @@ async fn qos1_fan_in_to_a_manually_acking_gateway_is_lossless() -> Result<()> {
     for t in tasks {
         t.await??;
     }
+    // Wait until everything arrived, or nothing moved for 5 s (messages dropped).
+    let mut last = (0, Instant::now());
+    loop {
+        let now = received.load(std::sync::atomic::Ordering::Relaxed);
+        if now >= total {
+            break;
+        }
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(5) {
+            let _ = stop_tx.send(());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (mut lat, out_of_order, _first, finished) =
-        tokio::time::timeout(Duration::from_secs(300), receiver).await???;
+        tokio::time::timeout(Duration::from_secs(30), receiver).await???;
     let rss_peak =
         (peak_kib.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0).max(rss_mib());
     sampler.abort();
     acker.abort();
 
+    anyhow::ensure!(!lat.is_empty(), "nothing received");
     lat.sort_unstable();
     let pct = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)] as f64 / 1e6;
     let secs = (finished - started).as_secs_f64();
@@ -181,12 +220,15 @@ async fn qos1_fan_in_to_a_manually_acking_gateway_is_lossless() -> Result<()> {
         "{publishers} publishers x {per_publisher} = {total} QoS 1 msgs (64 B), offered {rate}/s \
          (0 = max), in {secs:.2} s: \
          {:.0} msg/s; latency ms p50 {:.1} p99 {:.1} max {:.1}; out of order {out_of_order}; \
-         RSS MiB idle {rss_idle:.0} peak {rss_peak:.0}; broker connections {}",
+         RSS MiB idle {rss_idle:.0} peak {rss_peak:.0}; broker connections {}; \
+         received {}, dropped by the broker {:?}",
         total as f64 / secs,
         pct(0.5),
         pct(0.99),
         pct(1.0),
         stats.connections(),
+        lat.len(),
+        stats.dropped().collect::<Vec<_>>(),
     );
     assert_eq!(lat.len(), total);
     assert_eq!(out_of_order, 0);

@@ -4,7 +4,7 @@
 //! Everything outside this folder sees only this module's API: [`start`] a broker with a
 //! [`BrokerConfig`], a [`BrokerAuth`] and [`BrokerStats`], get an [`EmbeddedBroker`]
 //! handle, [`EmbeddedBroker::shutdown`] it. The engine behind it (rmqtt today, in
-//! [`rmqtt.rs`](self::rmqtt)) can be swapped without touching the callers. External
+//! `rmqtt.rs`) can be swapped without touching the callers. External
 //! brokers (mosquitto, EMQX) need none of this: the gateway connects to them by
 //! configuration alone, and their ACL files express the same [`DeviceTopicPolicy`].
 //!
@@ -32,7 +32,7 @@ use serde::Deserialize;
 pub use self::acl::DeviceTopicPolicy;
 pub use self::credentials::{AuthMode, DeviceCredentials, SecretHash};
 pub use self::rmqtt::{EmbeddedBroker, start};
-pub use self::stats::{BrokerStats, DenyReason};
+pub use self::stats::{BrokerStats, DenyReason, DropReason};
 
 /// Who a connected client is, decided once at CONNECT by [`BrokerAuth::authenticate`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -3,6 +3,8 @@
 //! Every denial is counted; logs are rate-limited (a misbehaving device retrying in a
 //! loop must not flood the log), counting never is. The gateway's telemetry exports:
 //! - `anxin_broker_denied_total{reason}` from [`BrokerStats::denied`];
+//! - `anxin_broker_dropped_total{reason}` from [`BrokerStats::dropped`] (accepted messages
+//!   the broker could not deliver: a subscriber's queue was full, a session ended);
 //! - `anxin_broker_connections_total` from [`BrokerStats::connections`];
 //! - `anxin_broker_connected` (gauge) from [`BrokerStats::connected`].
 
@@ -72,10 +74,44 @@ impl DenyReason {
     }
 }
 
+/// Why the broker dropped a message it had accepted: the closed `reason` label of
+/// `anxin_broker_dropped_total`. (A PUBLISH refused by the ACL is a
+/// [`DenyReason::PublishDenied`], not a drop.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The subscriber's session queue (`max_queue`) or in-flight window was full: the
+    /// subscriber is slower than its publishers.
+    QueueFull,
+    /// The message or the session expired, or a clean session ended with messages still
+    /// queued for it.
+    Expired,
+    /// Anything else (a connection closing during delivery…).
+    Other,
+}
+
+impl DropReason {
+    /// Every reason, in label order.
+    pub const ALL: [DropReason; 3] = [
+        DropReason::QueueFull,
+        DropReason::Expired,
+        DropReason::Other,
+    ];
+
+    /// The metric label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Expired => "expired",
+            DropReason::Other => "other",
+        }
+    }
+}
+
 /// Counters kept by the broker; share one `Arc<BrokerStats>` with the telemetry.
 #[derive(Debug, Default)]
 pub struct BrokerStats {
     denied: [AtomicU64; DenyReason::ALL.len()],
+    dropped: [AtomicU64; DropReason::ALL.len()],
     connections: AtomicU64,
     connected: AtomicI64,
 }
@@ -99,6 +135,23 @@ impl BrokerStats {
     /// Every reason with its count (zeros included, so every series exists).
     pub fn denied(&self) -> impl Iterator<Item = (DenyReason, u64)> + '_ {
         DenyReason::ALL.into_iter().map(|r| (r, self.denied_for(r)))
+    }
+
+    /// Counts one dropped message.
+    pub fn count_dropped(&self, reason: DropReason) {
+        self.dropped[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops so far, for `reason`.
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.dropped[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Every drop reason with its count (zeros included).
+    pub fn dropped(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .into_iter()
+            .map(|r| (r, self.dropped_for(r)))
     }
 
     /// CONNECTs refused, all reasons.
@@ -207,6 +260,9 @@ mod tests {
         let labels: std::collections::HashSet<_> =
             DenyReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(labels.len(), DenyReason::ALL.len());
+        stats.count_dropped(DropReason::QueueFull);
+        assert_eq!(stats.dropped_for(DropReason::QueueFull), 1);
+        assert_eq!(stats.dropped().map(|(_, n)| n).sum::<u64>(), 1);
     }
 
     #[test]
