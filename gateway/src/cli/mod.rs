@@ -1,6 +1,8 @@
 //! The `anxin` command line: one file per subcommand.
 
 mod demo;
+mod eval;
+mod replay;
 mod run;
 
 use std::path::PathBuf;
@@ -23,6 +25,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run the gateway alone.
     Run(run::RunArgs),
+    /// Replay a recorded event log through the detector and print the alerts.
+    Replay(replay::ReplayArgs),
+    /// Measure detection on the Ordóñez homes (false alerts, detection delay).
+    Eval(eval::EvalArgs),
 }
 
 /// Options shared by every command that touches the store.
@@ -38,6 +44,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(a) => demo::run(a).await,
         Command::Run(a) => run::run(a).await,
+        Command::Replay(a) => replay::run_replay(a),
+        Command::Eval(a) => eval::run_eval(a),
     }
 }
 

@@ -1,18 +1,49 @@
-//! Detection: per-household state fed by ingest's observations, deadline timers, and
-//! [`Signal`](crate::signal::Signal)s to the workflow. (Being filled in by the detection
-//! issue; the API below is the contract the workflow and the HTTP API use.)
+//! Detection: per-household state fed by ingest's observations, one deadline queue for
+//! every household, and [`Signal`]s to the workflow.
+//!
+//! - [`activity`]: observations → detector inputs (whatever the source);
+//! - [`household`]: one household's state and every rule;
+//! - [`profile`]: the learned routine (about a hundred bytes per household);
+//! - [`engine`]: all households, the deadline queue, gateway-wide blindness;
+//! - [`persist`]: snapshots, modes and overrides in the store; journal replay;
+//! - [`replay`]: replaying logs (the project's own, Ordóñez) through the engine;
+//! - [`localtime`], [`params`]: local days and minutes; settings.
+//!
+//! This file runs the engine as a task: observations in, signals out, deadlines slept in
+//! the gateway's clock, snapshots every few seconds, and a restart that restores the
+//! snapshots and replays the journal written since.
 
+pub mod activity;
+pub mod engine;
+pub mod eval;
+pub mod household;
+pub mod localtime;
+pub mod params;
+pub mod persist;
+pub mod profile;
+pub mod replay;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, warn};
 
+pub use self::params::{DetectConfig, HouseholdSettings};
+use self::activity::{Input, RoomClass, from_event, inputs_of};
+use self::engine::Engine;
+use self::localtime::LocalTime;
 use crate::app::Services;
-use crate::ingest::Observation;
+use crate::ingest::{Observation, ObservationKind};
 use crate::signal::Signal;
-
-/// `[detect]` configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DetectConfig {}
 
 /// A household's mode, set by a caseworker or a technician; it ends by itself at its
 /// end time.
@@ -21,44 +52,320 @@ pub struct DetectConfig {}
 pub enum HouseholdMode {
     /// Watched as usual.
     Normal,
-    /// Away (with family, travelling): elder alerts silenced.
+    /// Away (with family, travelling): elder silence alerts are off.
     Away,
-    /// In hospital: elder alerts silenced.
+    /// In hospital: elder silence alerts are off.
     Hospital,
-    /// A technician's installation test: no caseworker alert, each device checked off.
+    /// A technician's installation test: no caseworker alert at all.
     InstallTest,
+}
+
+impl HouseholdMode {
+    /// Stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HouseholdMode::Normal => "normal",
+            HouseholdMode::Away => "away",
+            HouseholdMode::Hospital => "hospital",
+            HouseholdMode::InstallTest => "install_test",
+        }
+    }
+
+    /// Parses [`HouseholdMode::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [HouseholdMode::Normal, HouseholdMode::Away, HouseholdMode::Hospital, HouseholdMode::InstallTest]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// Whether a device kind reports the elder's activity.
+pub fn senses_activity(kind: &str) -> bool {
+    matches!(kind, "door" | "front_door" | "contact" | "motion" | "occupancy" | "presence")
+}
+
+/// What the dashboard shows of a household's detector state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HouseholdView {
+    /// Household.
+    pub household_id: String,
+    /// Last sign of life (ms), if any.
+    pub last_activity_ms: Option<i64>,
+    /// Out since (ms), if probably out.
+    pub out_since_ms: Option<i64>,
+    /// Mode.
+    pub mode: HouseholdMode,
+    /// Mode end.
+    pub mode_until_ms: Option<i64>,
+    /// Devices declared offline.
+    pub devices_offline: usize,
+    /// Devices known.
+    pub devices: usize,
+    /// Days of routine learned.
+    pub learned_days: u16,
+}
+
+enum Command {
+    Mode { household: String, mode: HouseholdMode, until_ms: Option<i64> },
+    Settings { household: String, settings: Option<HouseholdSettings> },
+    Device { household: String, device: String, kind: String, room: Option<String> },
+    Views(oneshot::Sender<Vec<HouseholdView>>),
 }
 
 /// Handle to the running detector.
 #[derive(Clone)]
-pub struct DetectHandle {}
+pub struct DetectHandle {
+    tx: mpsc::Sender<Command>,
+    services: Services,
+    tap: broadcast::Sender<Signal>,
+}
 
 impl DetectHandle {
-    /// Sets `household`'s mode until `until_ms` (None: until changed). Persisted.
-    pub async fn set_mode(
+    /// Sets `household`'s mode until `until_ms` (None: until changed); persisted.
+    pub async fn set_mode(&self, household: &str, mode: HouseholdMode, until_ms: Option<i64>) -> anyhow::Result<()> {
+        self.set_mode_by(household, mode, until_ms, None).await
+    }
+
+    /// [`DetectHandle::set_mode`], recording who set it.
+    pub async fn set_mode_by(
         &self,
-        _household: &str,
-        _mode: HouseholdMode,
-        _until_ms: Option<i64>,
+        household: &str,
+        mode: HouseholdMode,
+        until_ms: Option<i64>,
+        set_by: Option<&str>,
     ) -> anyhow::Result<()> {
-        Ok(())
+        let now = self.services.clock.now_ms();
+        persist::save_mode(&self.services.store, household, mode, until_ms, set_by, now).await?;
+        self.tx
+            .send(Command::Mode { household: household.to_string(), mode, until_ms })
+            .await
+            .context("detector stopped")
+    }
+
+    /// Sets `household`'s overrides; persisted.
+    pub async fn set_settings(&self, household: &str, settings: HouseholdSettings) -> anyhow::Result<()> {
+        let now = self.services.clock.now_ms();
+        persist::save_settings(&self.services.store, household, &settings, now).await?;
+        self.tx
+            .send(Command::Settings { household: household.to_string(), settings: Some(settings) })
+            .await
+            .context("detector stopped")
+    }
+
+    /// Tells the detector about a newly registered or moved device.
+    pub async fn device_registered(&self, household: &str, device: &str, kind: &str, room: Option<&str>) -> anyhow::Result<()> {
+        self.tx
+            .send(Command::Device {
+                household: household.to_string(),
+                device: device.to_string(),
+                kind: kind.to_string(),
+                room: room.map(str::to_string),
+            })
+            .await
+            .context("detector stopped")
+    }
+
+    /// A copy of every signal sent to the workflow from now on (observers and tests; a
+    /// slow observer misses signals, the workflow never does).
+    pub fn tap(&self) -> broadcast::Receiver<Signal> {
+        self.tap.subscribe()
+    }
+
+    /// The detector's view of every household.
+    pub async fn views(&self) -> anyhow::Result<Vec<HouseholdView>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Views(tx)).await.context("detector stopped")?;
+        rx.await.context("detector stopped")
     }
 }
 
-/// Starts detection.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignalLabels {
+    kind: &'static str,
+    action: &'static str,
+}
+
+struct DetectMetrics {
+    signals: Family<SignalLabels, Counter>,
+    households: Gauge,
+    snapshot_errors: Counter,
+}
+
+/// Starts detection: restores snapshots, replays the journal written since, and runs.
 pub async fn start(
     services: &Services,
     mut observations: mpsc::Receiver<Observation>,
-    _signals: mpsc::Sender<Signal>,
+    signals: mpsc::Sender<Signal>,
 ) -> anyhow::Result<DetectHandle> {
-    let cancel = services.cancel.clone();
+    let params = services.config.detect.compile()?;
+    let lt = LocalTime::new(&services.config.general.timezone)
+        .with_context(|| format!("unknown time zone {:?}", services.config.general.timezone))?;
+    let store = services.store.clone();
+    let mut engine = Engine::new(params, lt);
+
+    let (snapshots, mut cursor) = persist::load(&store).await?;
+    let restored = snapshots.len();
+    for h in snapshots {
+        engine.restore(h);
+    }
+    let devices = store.devices().await?;
+    let kinds: std::collections::HashMap<String, (String, Option<String>)> =
+        devices.iter().map(|d| (d.id.clone(), (d.kind.clone(), d.room.clone()))).collect();
+    for d in &devices {
+        if let Some(h) = &d.household_id {
+            engine.add_device(h, &d.id, senses_activity(&d.kind), RoomClass::from_name(d.room.as_deref()));
+        }
+    }
+    let now = services.clock.now_ms();
+    for (h, mode, until) in persist::load_modes(&store).await? {
+        engine.set_mode(&h, mode, until, now);
+    }
+    for (h, s) in persist::load_settings(&store).await? {
+        engine.set_settings(&h, Some(s));
+    }
+    // Events committed after the last snapshot: apply them (their signals may repeat; the
+    // workflow recognises a repeated episode).
+    let mut replayed = 0usize;
+    loop {
+        let batch = persist::journal_after(&store, cursor, 10_000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for e in batch {
+            cursor = e.journal_id;
+            let (Some(h), Ok(body)) = (&e.household_id, serde_json::from_str(&e.body)) else { continue };
+            let (kind, room) = kinds.get(&e.device_id).cloned().unwrap_or_default();
+            let inputs = from_event(&body, &kind, RoomClass::from_name(room.as_deref()));
+            engine.observe(h, Some(&e.device_id), e.event_ms, &inputs);
+            replayed += 1;
+        }
+    }
+    engine.recovered(now);
+    info!(households = engine.len(), restored, replayed, "detector ready");
+
+    let m = Arc::new(DetectMetrics {
+        signals: Family::default(),
+        households: Gauge::default(),
+        snapshot_errors: Counter::default(),
+    });
+    services.metrics.register("anxin_detect_signals", "Signals sent to the workflow", m.signals.clone());
+    services.metrics.register("anxin_detect_households", "Households watched", m.households.clone());
+    services.metrics.register("anxin_detect_snapshot_errors", "Failed detector snapshots", m.snapshot_errors.clone());
+
+    let (tx, mut rx) = mpsc::channel(1024);
+    let (tap, _) = broadcast::channel(1024);
+    let handle = DetectHandle { tx, services: services.clone(), tap: tap.clone() };
+    let s = services.clone();
+    let snapshot_every = Duration::from_secs(u64::from(services.config.detect.snapshot_interval_s.max(1)));
     services.tasks.spawn(async move {
+        let mut connected = s.mqtt_connected.clone();
+        let mut was_connected = *connected.borrow();
+        if !was_connected {
+            engine.set_connected(false, s.clock.now_ms());
+        }
+        let mut snapshot = tokio::time::interval(snapshot_every);
+        snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_journal = cursor;
         loop {
+            let wait = engine
+                .next_deadline()
+                .map(|d| s.clock.real_delay_until(d))
+                .unwrap_or(Duration::from_secs(3600))
+                .min(Duration::from_secs(3600));
             tokio::select! {
-                _ = cancel.cancelled() => break,
-                o = observations.recv() => if o.is_none() { break },
+                _ = s.cancel.cancelled() => break,
+                o = observations.recv() => {
+                    let Some(o) = o else { break };
+                    let now = s.clock.now_ms();
+                    apply(&mut engine, &o, now, &mut last_journal);
+                    while let Ok(o) = observations.try_recv() {
+                        apply(&mut engine, &o, now, &mut last_journal);
+                    }
+                    engine.advance(now);
+                }
+                _ = tokio::time::sleep(wait) => engine.advance(s.clock.now_ms()),
+                r = connected.changed() => {
+                    if r.is_err() { break }
+                    let c = *connected.borrow();
+                    if c != was_connected {
+                        was_connected = c;
+                        engine.set_connected(c, s.clock.now_ms());
+                    }
+                }
+                c = rx.recv() => match c {
+                    Some(c) => command(&mut engine, c, s.clock.now_ms()),
+                    None => break,
+                },
+                _ = snapshot.tick() => save_snapshot(&mut engine, &s, last_journal, &m).await,
+            }
+            m.households.set(engine.len() as i64);
+            for sig in engine.take_signals() {
+                m.signals.get_or_create(&SignalLabels { kind: sig.kind.as_str(), action: action_str(sig.action) }).inc();
+                debug!(household_id = sig.household_id.as_deref().unwrap_or(""), kind = sig.kind.as_str(), reason = %sig.reason, "signal");
+                let _ = tap.send(sig.clone());
+                if signals.send(sig).await.is_err() {
+                    warn!("workflow stopped; signal not delivered");
+                }
             }
         }
+        save_snapshot(&mut engine, &s, last_journal, &m).await;
     });
-    Ok(DetectHandle {})
+    Ok(handle)
+}
+
+fn apply(engine: &mut Engine, o: &Observation, now: i64, last_journal: &mut i64) {
+    let Some(h) = o.household_id.as_deref() else { return };
+    if let ObservationKind::Event { journal_id, .. } = o.what {
+        *last_journal = (*last_journal).max(journal_id);
+    }
+    // Fire what was due before this happened, then apply it.
+    engine.advance(o.at_ms.min(now));
+    let inputs: Vec<Input> = inputs_of(o);
+    engine.observe(h, Some(&o.device_id), o.at_ms, &inputs);
+}
+
+fn command(engine: &mut Engine, c: Command, now: i64) {
+    match c {
+        Command::Mode { household, mode, until_ms } => engine.set_mode(&household, mode, until_ms, now),
+        Command::Settings { household, settings } => engine.set_settings(&household, settings),
+        Command::Device { household, device, kind, room } => {
+            engine.add_device(&household, &device, senses_activity(&kind), RoomClass::from_name(room.as_deref()))
+        }
+        Command::Views(reply) => {
+            let views = engine
+                .households()
+                .map(|h| HouseholdView {
+                    household_id: h.id.to_string(),
+                    last_activity_ms: (h.last_activity_ms > 0).then_some(h.last_activity_ms),
+                    out_since_ms: (h.out_since_ms > 0).then_some(h.out_since_ms),
+                    mode: h.mode,
+                    mode_until_ms: (h.mode_until_ms > 0).then_some(h.mode_until_ms),
+                    devices_offline: h.offline_devices(),
+                    devices: h.devices.len(),
+                    learned_days: h.profile.days(),
+                })
+                .collect();
+            let _ = reply.send(views);
+        }
+    }
+}
+
+async fn save_snapshot(engine: &mut Engine, s: &Services, cursor: i64, m: &DetectMetrics) {
+    let now = s.clock.now_ms();
+    let dirty = engine.take_dirty();
+    if dirty.is_empty() {
+        return;
+    }
+    if let Err(e) = persist::save(&s.store, &dirty, cursor, now).await {
+        m.snapshot_errors.inc();
+        warn!(error = %e, "detector snapshot failed; the journal still has everything");
+    }
+}
+
+fn action_str(a: crate::signal::SignalAction) -> &'static str {
+    match a {
+        crate::signal::SignalAction::Raise => "raise",
+        crate::signal::SignalAction::Cancel => "cancel",
+        crate::signal::SignalAction::Clear => "clear",
+    }
 }

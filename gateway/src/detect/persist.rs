@@ -1,0 +1,176 @@
+//! Detection state in the store: snapshots of every household (postcard), the journal
+//! position they reflect, household modes and overrides; and the journal replay that
+//! brings a restored detector up to date.
+
+use sqlx::Row;
+
+use super::HouseholdMode;
+use super::household::Household;
+use super::params::HouseholdSettings;
+use crate::store::{Store, StoreError};
+
+/// One journal event, for replay.
+#[derive(Debug, Clone)]
+pub struct JournalEvent {
+    /// Position.
+    pub journal_id: i64,
+    /// Device.
+    pub device_id: String,
+    /// Household at the time.
+    pub household_id: Option<String>,
+    /// When it happened.
+    pub event_ms: i64,
+    /// The event body, wire JSON.
+    pub body: String,
+}
+
+/// Detection's persistence failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// SQL error.
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// A snapshot could not be encoded or decoded.
+    #[error("snapshot encoding: {0}")]
+    Encoding(#[from] postcard::Error),
+}
+
+/// Writes household snapshots and the journal position in one transaction.
+pub async fn save(store: &Store, households: &[&Household], cursor: i64, now: i64) -> Result<(), PersistError> {
+    let mut tx = store.pool().begin().await?;
+    for h in households {
+        let blob = postcard::to_stdvec(h)?;
+        sqlx::query(
+            "INSERT INTO detect_households (household_id, state, updated_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+        )
+        .bind(h.id.to_string())
+        .bind(blob)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO detect_cursor (id, journal_id) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET journal_id = excluded.journal_id",
+    )
+    .bind(cursor)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every snapshot and the journal position they reflect.
+pub async fn load(store: &Store) -> Result<(Vec<Household>, i64), PersistError> {
+    let rows = sqlx::query("SELECT state FROM detect_households").fetch_all(store.pool()).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let blob: Vec<u8> = r.try_get("state")?;
+        match postcard::from_bytes::<Household>(&blob) {
+            Ok(h) => out.push(h),
+            // An older snapshot format: start that household afresh rather than not at all.
+            Err(e) => tracing::warn!(error = %e, "detector snapshot unreadable; household starts without history"),
+        }
+    }
+    let cursor = sqlx::query("SELECT journal_id FROM detect_cursor WHERE id = 1")
+        .fetch_optional(store.pool())
+        .await?
+        .map(|r| r.try_get::<i64, _>("journal_id"))
+        .transpose()?
+        .unwrap_or(0);
+    Ok((out, cursor))
+}
+
+/// Journal events after `cursor`, in order, at most `limit`.
+pub async fn journal_after(store: &Store, cursor: i64, limit: i64) -> Result<Vec<JournalEvent>, PersistError> {
+    let rows = sqlx::query(
+        "SELECT journal_id, device_id, household_id, event_ms, body FROM events \
+         WHERE journal_id > $1 ORDER BY journal_id LIMIT $2",
+    )
+    .bind(cursor)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(JournalEvent {
+                journal_id: r.try_get("journal_id")?,
+                device_id: r.try_get("device_id")?,
+                household_id: r.try_get("household_id")?,
+                event_ms: r.try_get("event_ms")?,
+                body: r.try_get("body")?,
+            })
+        })
+        .collect()
+}
+
+/// Writes a household's mode.
+pub async fn save_mode(
+    store: &Store,
+    household: &str,
+    mode: HouseholdMode,
+    until_ms: Option<i64>,
+    set_by: Option<&str>,
+    now: i64,
+) -> Result<(), PersistError> {
+    sqlx::query(
+        "INSERT INTO household_modes (household_id, mode, until_ms, set_by, set_ms) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (household_id) DO UPDATE SET mode = excluded.mode, until_ms = excluded.until_ms, \
+         set_by = excluded.set_by, set_ms = excluded.set_ms",
+    )
+    .bind(household)
+    .bind(mode.as_str())
+    .bind(until_ms)
+    .bind(set_by)
+    .bind(now)
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Every household mode that is not `normal`.
+pub async fn load_modes(store: &Store) -> Result<Vec<(String, HouseholdMode, Option<i64>)>, PersistError> {
+    let rows = sqlx::query("SELECT household_id, mode, until_ms FROM household_modes WHERE mode <> 'normal'")
+        .fetch_all(store.pool())
+        .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let mode: String = r.try_get("mode")?;
+        if let Some(m) = HouseholdMode::parse(&mode) {
+            out.push((r.try_get("household_id")?, m, r.try_get("until_ms")?));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a household's overrides.
+pub async fn save_settings(store: &Store, household: &str, s: &HouseholdSettings, now: i64) -> Result<(), PersistError> {
+    let json = serde_json::to_string(s).unwrap_or_else(|_| "{}".into());
+    sqlx::query(
+        "INSERT INTO household_settings (household_id, settings, updated_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (household_id) DO UPDATE SET settings = excluded.settings, updated_ms = excluded.updated_ms",
+    )
+    .bind(household)
+    .bind(json)
+    .bind(now)
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Every household's overrides.
+pub async fn load_settings(store: &Store) -> Result<Vec<(String, HouseholdSettings)>, PersistError> {
+    let rows = sqlx::query("SELECT household_id, settings FROM household_settings").fetch_all(store.pool()).await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let json: String = r.try_get("settings")?;
+        if let Ok(s) = serde_json::from_str(&json) {
+            out.push((r.try_get("household_id")?, s));
+        }
+    }
+    Ok(out)
+}
