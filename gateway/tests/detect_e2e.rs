@@ -26,13 +26,31 @@ async fn a_simulated_home_that_stops_moving_raises_an_inactivity_alert() {
     config.detect.default_night_inactivity_min = 90;
     config.detect.inactivity_bounds_min = [30, 600];
     let clock = SimClock::new(MORNING, 1440.0);
-    let gw = Gateway::start(config, Arc::new(clock), StartOptions { broker_auth: Some(AuthMode::Open) }).await.unwrap();
+    let gw = Gateway::start(
+        config,
+        Arc::new(clock),
+        StartOptions {
+            broker_auth: Some(AuthMode::Open),
+        },
+    )
+    .await
+    .unwrap();
     assert!(gw.wait_connected(common::WAIT).await);
     let population = sim::population(1, 7);
-    anxin_gateway::demo::register_population(&gw.store, &population, MORNING as i64).await.unwrap();
+    anxin_gateway::demo::register_population(&gw.store, &population, MORNING as i64)
+        .await
+        .unwrap();
     gw.registry.reload(&gw.store).await.unwrap();
     for (h, d) in population.devices() {
-        gw.detect.device_registered(h.id.as_str(), d.id.as_str(), d.kind.as_str(), Some(d.room.slug())).await.unwrap();
+        gw.detect
+            .device_registered(
+                h.id.as_str(),
+                d.id.as_str(),
+                d.kind.as_str(),
+                Some(d.room.slug()),
+            )
+            .await
+            .unwrap();
     }
     let mut tap = gw.detect.tap();
 
@@ -45,7 +63,10 @@ async fn a_simulated_home_that_stops_moving_raises_an_inactivity_alert() {
     let alert = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let s = tap.recv().await.expect("detector running");
-            if s.kind == AlertKind::Inactivity && s.severity == Severity::Critical && s.action == SignalAction::Raise {
+            if s.kind == AlertKind::Inactivity
+                && s.severity == Severity::Critical
+                && s.action == SignalAction::Raise
+            {
                 return s;
             }
         }
@@ -53,10 +74,19 @@ async fn a_simulated_home_that_stops_moving_raises_an_inactivity_alert() {
     .await
     .expect("an inactivity alert within a minute of real time (a day of virtual time)");
     assert_eq!(alert.household_id.as_deref(), Some("h0001"));
-    assert!(alert.at_ms >= collapse_at as i64, "raised after the collapse");
-    assert!(alert.episode_ms <= collapse_at as i64, "for the silence that began with the collapse");
+    assert!(
+        alert.at_ms >= collapse_at as i64,
+        "raised after the collapse"
+    );
+    assert!(
+        alert.episode_ms <= collapse_at as i64,
+        "for the silence that began with the collapse"
+    );
     let delay_min = (alert.at_ms - collapse_at as i64) / 60_000;
-    assert!(delay_min <= 90 + 20, "within the threshold after the last activity: {delay_min} min");
+    assert!(
+        delay_min <= 90 + 20,
+        "within the threshold after the last activity: {delay_min} min"
+    );
     stop.cancel();
     let report = sim.await.unwrap();
     assert!(report.sent.total() > 0);

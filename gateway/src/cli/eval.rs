@@ -64,7 +64,10 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         });
     }
     let bar = ProgressBar::new((homes.len() * (1 + args.collapses)) as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} replays {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} replays {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let results = evaluate(&params, &homes, args.collapses, args.seed, || bar.inc(1));
     bar.finish_and_clear();
 
@@ -75,7 +78,9 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let all: Vec<_> = results.iter().flat_map(|r| r.collapses.iter()).collect();
     let days: f64 = results.iter().map(|r| r.days).sum();
     let false_total: usize = results.iter().map(|r| r.false_alerts.len()).sum();
-    println!("home  days  false  per-day  pre-alarms  12h-timer-false | awake at home: n median p90 max missed pre-alarm 12h-timer | asleep: (same) | out: (same)");
+    println!(
+        "home  days  false  per-day  pre-alarms  12h-timer-false | awake at home: n median p90 max missed pre-alarm 12h-timer | asleep: (same) | out: (same)"
+    );
     for s in &summaries {
         print_row(s);
     }
@@ -99,18 +104,26 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         false_per_home_day: false_total as f64 / days,
         prealarms: 0,
         baseline_false: 0,
-        waking: delays(all.iter().copied(), |c| !c.asleep && !c.out && c.day >= learned),
-        asleep: delays(all.iter().copied(), |c| c.asleep && !c.out && c.day >= learned),
+        waking: delays(all.iter().copied(), |c| {
+            !c.asleep && !c.out && c.day >= learned
+        }),
+        asleep: delays(all.iter().copied(), |c| {
+            c.asleep && !c.out && c.day >= learned
+        }),
         out: delays(all.iter().copied(), |c| c.out && c.day >= learned),
     });
     for r in &results {
         for a in &r.false_alerts {
-            println!("false alert  {}  {}  {:?}  {}", a.time, a.kind, a.severity, a.reason);
+            println!(
+                "false alert  {}  {}  {:?}  {}",
+                a.time, a.kind, a.severity, a.reason
+            );
         }
     }
     if let Some(out) = &args.out {
         let json = serde_json::json!({ "summary": summaries, "homes": results });
-        std::fs::write(out, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", out.display()))?;
+        std::fs::write(out, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
 }
@@ -133,7 +146,13 @@ fn print_row(s: &Summary) {
     let d = |x: &Delays| {
         format!(
             "{:>3} {:>6.0} {:>5.0} {:>5.0} {:>3} {:>6.0} {:>6.0}",
-            x.n, x.median_min, x.p90_min, x.max_min, x.missed, x.warning_median_min, x.baseline_median_min
+            x.n,
+            x.median_min,
+            x.p90_min,
+            x.max_min,
+            x.missed,
+            x.warning_median_min,
+            x.baseline_median_min
         )
     };
     println!(

@@ -44,12 +44,16 @@ pub struct ReplayArgs {
 pub fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
     let params = config.detect.compile()?;
-    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let events = match args.format {
         Format::Ordonez => {
             let name = args.household.clone().unwrap_or_else(|| {
-                args.file.file_stem().map(|s| s.to_string_lossy().replace("_Sensors", "")).unwrap_or_default()
+                args.file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().replace("_Sensors", ""))
+                    .unwrap_or_default()
             });
             parse_ordonez(&text, &name)?
         }
@@ -58,7 +62,10 @@ pub fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
     let (events, end) = inject(events, &args.inject, 2 * crate::detect::localtime::DAY_MS);
     let signals = run(&params, &events, end);
     for line in alert_lines(&signals) {
-        if !args.prealarms && line.severity == crate::signal::Severity::Warning && line.kind == "inactivity" {
+        if !args.prealarms
+            && line.severity == crate::signal::Severity::Warning
+            && line.kind == "inactivity"
+        {
             continue;
         }
         println!("{}", serde_json::to_string(&line)?);

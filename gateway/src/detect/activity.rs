@@ -26,7 +26,9 @@ pub enum RoomClass {
 impl RoomClass {
     /// Classifies a room name (English or Chinese, as installers write it).
     pub fn from_name(room: Option<&str>) -> Self {
-        let Some(r) = room else { return RoomClass::Other };
+        let Some(r) = room else {
+            return RoomClass::Other;
+        };
         let r = r.to_ascii_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| r.contains(w));
         if has(&["bath", "toilet", "wc", "shower", "卫生间", "浴室", "厕所"]) {
@@ -111,7 +113,10 @@ pub fn inputs_of(o: &Observation) -> Vec<Input> {
     match &o.what {
         ObservationKind::Event { body, .. } => from_event(body, &o.device_kind, room),
         ObservationKind::Heartbeat(hb) => {
-            vec![Input::Heartbeat { interval_s: hb.interval_s, battery_pct: hb.battery_pct }]
+            vec![Input::Heartbeat {
+                interval_s: hb.interval_s,
+                battery_pct: hb.battery_pct,
+            }]
         }
         ObservationKind::Availability { online } => vec![Input::Availability { online: *online }],
     }
@@ -123,7 +128,11 @@ pub fn from_event(body: &EventBody, device_kind: &str, room: RoomClass) -> Vec<I
     match *body {
         EventBody::Door { .. } => {
             let front = room == RoomClass::Entrance || device_kind == "front_door";
-            vec![act(if front { ActivityKind::FrontDoor } else { ActivityKind::Contact })]
+            vec![act(if front {
+                ActivityKind::FrontDoor
+            } else {
+                ActivityKind::Contact
+            })]
         }
         EventBody::Motion => vec![act(ActivityKind::Motion)],
         EventBody::Help { act: a } => vec![act(ActivityKind::Button), Input::Help(a)],
@@ -151,9 +160,23 @@ mod tests {
 
     #[test]
     fn a_fall_is_not_a_sign_of_life_but_im_ok_is() {
-        let d = from_event(&EventBody::Fall { act: FallAction::Detected, peak_mg: None }, "pendant", RoomClass::Other);
+        let d = from_event(
+            &EventBody::Fall {
+                act: FallAction::Detected,
+                peak_mg: None,
+            },
+            "pendant",
+            RoomClass::Other,
+        );
         assert_eq!(d, vec![Input::Fall(FallAction::Detected)]);
-        let c = from_event(&EventBody::Fall { act: FallAction::Cancel, peak_mg: None }, "pendant", RoomClass::Other);
+        let c = from_event(
+            &EventBody::Fall {
+                act: FallAction::Cancel,
+                peak_mg: None,
+            },
+            "pendant",
+            RoomClass::Other,
+        );
         assert!(matches!(c[0], Input::Activity { .. }));
     }
 }

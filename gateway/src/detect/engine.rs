@@ -92,7 +92,9 @@ impl Engine {
 
     /// The household `id`, if known.
     pub fn household(&self, id: &str) -> Option<&Household> {
-        self.by_id.get(id).and_then(|i| self.households.get(*i as usize))
+        self.by_id
+            .get(id)
+            .and_then(|i| self.households.get(*i as usize))
     }
 
     /// Every household.
@@ -127,7 +129,13 @@ impl Engine {
     }
 
     /// Registers (or updates) a device of a household.
-    pub fn add_device(&mut self, household: &str, device: &str, senses_activity: bool, room: RoomClass) {
+    pub fn add_device(
+        &mut self,
+        household: &str,
+        device: &str,
+        senses_activity: bool,
+        room: RoomClass,
+    ) {
         let i = self.index(household);
         if let Some((old, _)) = self.devices.get(device).copied()
             && old != i
@@ -138,7 +146,8 @@ impl Engine {
             }
             self.reindex_devices(old);
         }
-        let slot = self.households[i as usize].upsert_device(Arc::from(device), senses_activity, room);
+        let slot =
+            self.households[i as usize].upsert_device(Arc::from(device), senses_activity, room);
         self.devices.insert(Arc::from(device), (i, slot as u16));
         self.touch(i);
     }
@@ -159,7 +168,13 @@ impl Engine {
     }
 
     /// Sets a household's mode.
-    pub fn set_mode(&mut self, household: &str, mode: HouseholdMode, until_ms: Option<i64>, now: i64) {
+    pub fn set_mode(
+        &mut self,
+        household: &str,
+        mode: HouseholdMode,
+        until_ms: Option<i64>,
+        now: i64,
+    ) {
         let i = self.index(household);
         self.households[i as usize].set_mode(mode, until_ms, now);
         self.touch(i);
@@ -169,7 +184,9 @@ impl Engine {
     /// `at`. Deadlines due by `at` should have been fired first ([`Engine::advance`]).
     pub fn observe(&mut self, household: &str, device: Option<&str>, at: i64, inputs: &[Input]) {
         let (i, slot) = match device.and_then(|d| self.devices.get(d)).copied() {
-            Some((i, slot)) if &*self.households[i as usize].id == household => (i, Some(usize::from(slot))),
+            Some((i, slot)) if &*self.households[i as usize].id == household => {
+                (i, Some(usize::from(slot)))
+            }
             _ => (self.index(household), None),
         };
         let before = self.households[i as usize].offline_devices();
@@ -228,7 +245,9 @@ impl Engine {
                 self.fire_global(t);
                 continue;
             }
-            let Some(h) = self.households.get_mut(i as usize) else { continue };
+            let Some(h) = self.households.get_mut(i as usize) else {
+                continue;
+            };
             if h.scheduled_ms != t {
                 continue;
             }
@@ -264,12 +283,20 @@ impl Engine {
                 "{} of {} devices went offline at once: the gateway's network or broker, not the homes",
                 self.offline, total
             )));
-        } else if !mass && self.g.mass_since > 0 && (self.offline as f32) < (total as f32) * self.p.mass_offline_fraction / 2.0 {
+        } else if !mass
+            && self.g.mass_since > 0
+            && (self.offline as f32) < (total as f32) * self.p.mass_offline_fraction / 2.0
+        {
             let since = self.g.mass_since;
             self.g.mass_since = 0;
             self.g.recovered_ms = at;
             self.g.hold_until = self.g.hold_until.max(at + self.p.recovery_grace_ms);
-            self.out.push(system(SignalAction::Clear, at, since, "devices are back".into()));
+            self.out.push(system(
+                SignalAction::Clear,
+                at,
+                since,
+                "devices are back".into(),
+            ));
             // Devices still offline now get their own alerts.
             self.reschedule_all();
         }
@@ -281,7 +308,8 @@ impl Engine {
             if self.g.blind_since == 0 {
                 self.g.blind_since = now;
                 self.g.blind_alerted = false;
-                self.queue.push(Reverse((now + self.p.blind_alert_after_ms, GLOBAL)));
+                self.queue
+                    .push(Reverse((now + self.p.blind_alert_after_ms, GLOBAL)));
             }
             return;
         }
@@ -290,7 +318,12 @@ impl Engine {
             let since = self.g.blind_since;
             self.g.blind_since = 0;
             if self.g.blind_alerted {
-                self.out.push(system(SignalAction::Clear, now, since, "the gateway sees the homes again".into()));
+                self.out.push(system(
+                    SignalAction::Clear,
+                    now,
+                    since,
+                    "the gateway sees the homes again".into(),
+                ));
             }
         }
         self.reschedule_all();
@@ -305,7 +338,10 @@ impl Engine {
     }
 
     fn fire_global(&mut self, t: i64) {
-        if self.g.blind_since > 0 && !self.g.blind_alerted && t >= self.g.blind_since + self.p.blind_alert_after_ms {
+        if self.g.blind_since > 0
+            && !self.g.blind_alerted
+            && t >= self.g.blind_since + self.p.blind_alert_after_ms
+        {
             self.g.blind_alerted = true;
             let since = self.g.blind_since;
             self.out.push(system(SignalAction::Raise, t, since, format!(
@@ -328,7 +364,9 @@ impl Engine {
                 *d = false;
             }
         }
-        list.iter().filter_map(|i| self.households.get(*i as usize)).collect()
+        list.iter()
+            .filter_map(|i| self.households.get(*i as usize))
+            .collect()
     }
 }
 

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use super::localtime::{DAY_MS, MINUTE_MS};
 use super::params::Params;
-use super::replay::{AlertLine, Injection, ReplayEvent, alert_lines, inject, is_elder_alert, parse_time, run};
+use super::replay::{
+    AlertLine, Injection, ReplayEvent, alert_lines, inject, is_elder_alert, parse_time, run,
+};
 use crate::signal::{Severity, SignalAction};
 
 /// The fixed timer compared against.
@@ -32,7 +34,11 @@ pub fn parse_label(text: &str, label: &str) -> Vec<(i64, i64)> {
     text.lines()
         .skip(2)
         .filter_map(|line| {
-            let cols: Vec<&str> = line.split('\t').map(str::trim).filter(|c| !c.is_empty()).collect();
+            let cols: Vec<&str> = line
+                .split('\t')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
             match cols[..] {
                 [s, e, l] if l == label => Some((parse_time(s)?, parse_time(e)?)),
                 _ => None,
@@ -43,7 +49,9 @@ pub fn parse_label(text: &str, label: &str) -> Vec<(i64, i64)> {
 
 /// An inactivity pre-alarm (a warning before the alert).
 pub fn is_prealarm(s: &crate::signal::Signal) -> bool {
-    s.action == SignalAction::Raise && s.kind == crate::signal::AlertKind::Inactivity && s.severity == Severity::Warning
+    s.action == SignalAction::Raise
+        && s.kind == crate::signal::AlertKind::Inactivity
+        && s.severity == Severity::Warning
 }
 
 /// One injected collapse.
@@ -88,19 +96,38 @@ pub struct HomeResult {
 }
 
 /// Evaluates every home with `n` collapses each, calling `tick` after each replay.
-pub fn evaluate(params: &Params, homes: &[EvalHome], n: usize, seed: u64, mut tick: impl FnMut()) -> Vec<HomeResult> {
+pub fn evaluate(
+    params: &Params,
+    homes: &[EvalHome],
+    n: usize,
+    seed: u64,
+    mut tick: impl FnMut(),
+) -> Vec<HomeResult> {
     let horizon = 2 * DAY_MS;
     let mut out = Vec::new();
     for (hi, home) in homes.iter().enumerate() {
-        let (Some(first), Some(last)) = (home.events.first(), home.events.last()) else { continue };
+        let (Some(first), Some(last)) = (home.events.first(), home.events.last()) else {
+            continue;
+        };
         let (start, end) = (first.at_ms, last.at_ms);
         let real = run(params, &home.events, end);
         tick();
-        let false_alerts = alert_lines(&real.iter().filter(|s| is_elder_alert(s)).cloned().collect::<Vec<_>>());
+        let false_alerts = alert_lines(
+            &real
+                .iter()
+                .filter(|s| is_elder_alert(s))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
         let prealarms = real.iter().filter(|s| is_prealarm(s)).count();
-        let baseline_false = home.events.windows(2).filter(|w| w[1].at_ms - w[0].at_ms > BASELINE_MS).count();
+        let baseline_false = home
+            .events
+            .windows(2)
+            .filter(|w| w[1].at_ms - w[0].at_ms > BASELINE_MS)
+            .count();
 
-        let mut rng = SmallRng::seed_from_u64(seed ^ (hi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            SmallRng::seed_from_u64(seed ^ (hi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let lo = start + DAY_MS / 2;
         let mut collapses = Vec::with_capacity(n);
         for _ in 0..n {
@@ -110,7 +137,9 @@ pub fn evaluate(params: &Params, homes: &[EvalHome], n: usize, seed: u64, mut ti
             let signals = run(params, &events, until);
             // An alert raised before the collapse for the silence that contains it (the
             // elder had been still since) is already in front of the caseworker.
-            let open = signals.iter().find(|s| s.at_ms < c && s.episode_ms >= last_before && is_elder_alert(s));
+            let open = signals
+                .iter()
+                .find(|s| s.at_ms < c && s.episode_ms >= last_before && is_elder_alert(s));
             let hit = open.or_else(|| signals.iter().find(|s| s.at_ms >= c && is_elder_alert(s)));
             let warned = |s: &&crate::signal::Signal| is_elder_alert(s) || is_prealarm(s);
             let first_warning = signals
@@ -162,7 +191,10 @@ pub struct Delays {
 }
 
 /// Summarises collapses selected by `pick`.
-pub fn delays<'a>(collapses: impl Iterator<Item = &'a Collapse>, pick: impl Fn(&Collapse) -> bool) -> Delays {
+pub fn delays<'a>(
+    collapses: impl Iterator<Item = &'a Collapse>,
+    pick: impl Fn(&Collapse) -> bool,
+) -> Delays {
     let sel: Vec<&Collapse> = collapses.filter(|c| pick(c)).collect();
     let mut d: Vec<f64> = sel.iter().filter_map(|c| c.delay_min).collect();
     let mut b: Vec<f64> = sel.iter().map(|c| c.baseline_min).collect();
@@ -170,7 +202,13 @@ pub fn delays<'a>(collapses: impl Iterator<Item = &'a Collapse>, pick: impl Fn(&
     w.sort_by(f64::total_cmp);
     d.sort_by(f64::total_cmp);
     b.sort_by(f64::total_cmp);
-    let q = |v: &[f64], p: f64| if v.is_empty() { f64::NAN } else { v[((v.len() - 1) as f64 * p).round() as usize] };
+    let q = |v: &[f64], p: f64| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v[((v.len() - 1) as f64 * p).round() as usize]
+        }
+    };
     Delays {
         n: sel.len(),
         missed: sel.len() - d.len(),

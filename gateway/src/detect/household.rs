@@ -94,7 +94,11 @@ impl DeviceTrack {
     }
 
     fn interval_ms(&self, w: &World) -> i64 {
-        i64::from(if self.interval_s == 0 { w.p.default_heartbeat_s } else { self.interval_s }) * 1000
+        i64::from(if self.interval_s == 0 {
+            w.p.default_heartbeat_s
+        } else {
+            self.interval_s
+        }) * 1000
     }
 
     /// When it is declared offline: one and a half heartbeat intervals plus the grace
@@ -106,7 +110,11 @@ impl DeviceTrack {
         }
         let base = self.last_seen_ms.max(w.recovered_ms);
         let by_heartbeat = base + self.interval_ms(w) * 3 / 2 + w.p.offline_grace_ms;
-        let by_will = if self.gone_ms > 0 { self.gone_ms.max(w.recovered_ms) + w.p.offline_grace_ms } else { i64::MAX };
+        let by_will = if self.gone_ms > 0 {
+            self.gone_ms.max(w.recovered_ms) + w.p.offline_grace_ms
+        } else {
+            i64::MAX
+        };
         Some(by_heartbeat.min(by_will))
     }
 
@@ -265,7 +273,11 @@ impl Household {
         if sensing == 0 {
             return true;
         }
-        let offline = self.devices.iter().filter(|d| d.senses_activity && d.offline()).count();
+        let offline = self
+            .devices
+            .iter()
+            .filter(|d| d.senses_activity && d.offline())
+            .count();
         (offline as f32) < (sensing as f32) * w.p.household_blind_fraction
     }
 
@@ -274,7 +286,14 @@ impl Household {
         self.mode == HouseholdMode::Normal && !w.blind && self.visible(w)
     }
 
-    fn signal(&self, kind: AlertKind, severity: Severity, action: SignalAction, at: i64, episode: i64) -> Signal {
+    fn signal(
+        &self,
+        kind: AlertKind,
+        severity: Severity,
+        action: SignalAction,
+        at: i64,
+        episode: i64,
+    ) -> Signal {
         Signal {
             household_id: Some(self.id.to_string()),
             device_id: None,
@@ -290,7 +309,9 @@ impl Household {
 
     fn emit(&self, out: &mut Vec<Signal>, mut s: Signal, reason: String) {
         // A technician's installation test never reaches a caseworker.
-        if self.mode == HouseholdMode::InstallTest && s.kind.audience() == crate::signal::Audience::Caseworker {
+        if self.mode == HouseholdMode::InstallTest
+            && s.kind.audience() == crate::signal::Audience::Caseworker
+        {
             return;
         }
         s.reason = reason;
@@ -299,8 +320,17 @@ impl Household {
 
     /// Applies one input from device `slot` (None: not a registered device of this
     /// household, e.g. a replayed log) at `at`.
-    pub fn apply(&mut self, at: i64, slot: Option<usize>, input: &Input, w: &World, out: &mut Vec<Signal>) {
-        let device_id = slot.and_then(|i| self.devices.get(i)).map(|d| d.id.to_string());
+    pub fn apply(
+        &mut self,
+        at: i64,
+        slot: Option<usize>,
+        input: &Input,
+        w: &World,
+        out: &mut Vec<Signal>,
+    ) {
+        let device_id = slot
+            .and_then(|i| self.devices.get(i))
+            .map(|d| d.id.to_string());
         if let Some(d) = slot.and_then(|i| self.devices.get_mut(i)) {
             d.last_seen_ms = d.last_seen_ms.max(at);
             d.gone_ms = 0;
@@ -313,58 +343,132 @@ impl Household {
         };
         match *input {
             Input::Activity { room, kind } => self.activity(at, room, kind, w, out),
-            Input::Help(a) => {
-                match a {
-                    HelpAction::Press | HelpAction::Long => {
-                        self.help_press_ms = at;
-                        let s = with_device(self.signal(AlertKind::Help, Severity::Critical, SignalAction::Raise, at, at));
-                        let how = if a == HelpAction::Long { "long press" } else { "press" };
-                        self.emit(out, s, format!("help button {how}"));
-                    }
-                    HelpAction::Cancel => {
-                        let ep = if self.help_press_ms > 0 { self.help_press_ms } else { at };
-                        let s = with_device(self.signal(AlertKind::Help, Severity::Critical, SignalAction::Cancel, at, ep));
-                        self.emit(out, s, "cancelled on the device (second press)".into());
-                    }
+            Input::Help(a) => match a {
+                HelpAction::Press | HelpAction::Long => {
+                    self.help_press_ms = at;
+                    let s = with_device(self.signal(
+                        AlertKind::Help,
+                        Severity::Critical,
+                        SignalAction::Raise,
+                        at,
+                        at,
+                    ));
+                    let how = if a == HelpAction::Long {
+                        "long press"
+                    } else {
+                        "press"
+                    };
+                    self.emit(out, s, format!("help button {how}"));
                 }
-            }
+                HelpAction::Cancel => {
+                    let ep = if self.help_press_ms > 0 {
+                        self.help_press_ms
+                    } else {
+                        at
+                    };
+                    let s = with_device(self.signal(
+                        AlertKind::Help,
+                        Severity::Critical,
+                        SignalAction::Cancel,
+                        at,
+                        ep,
+                    ));
+                    self.emit(out, s, "cancelled on the device (second press)".into());
+                }
+            },
             Input::Fall(FallAction::Detected) => {
                 self.fall_pending_ms = at;
                 self.fall_device = slot.map(|s| s as u8);
-                let s = with_device(self.signal(AlertKind::Fall, Severity::Warning, SignalAction::Raise, at, at));
+                let s = with_device(self.signal(
+                    AlertKind::Fall,
+                    Severity::Warning,
+                    SignalAction::Raise,
+                    at,
+                    at,
+                ));
                 let secs = w.p.fall_window_ms / 1000;
-                self.emit(out, s, format!("fall detected; waiting {secs} s for \"I'm OK\""));
+                self.emit(
+                    out,
+                    s,
+                    format!("fall detected; waiting {secs} s for \"I'm OK\""),
+                );
             }
             Input::Fall(FallAction::Cancel) => {
-                let ep = if self.fall_pending_ms > 0 { self.fall_pending_ms } else { at };
+                let ep = if self.fall_pending_ms > 0 {
+                    self.fall_pending_ms
+                } else {
+                    at
+                };
                 self.fall_pending_ms = 0;
-                let s = with_device(self.signal(AlertKind::Fall, Severity::Warning, SignalAction::Cancel, at, ep));
+                let s = with_device(self.signal(
+                    AlertKind::Fall,
+                    Severity::Warning,
+                    SignalAction::Cancel,
+                    at,
+                    ep,
+                ));
                 self.emit(out, s, "\"I'm OK\" pressed on the pendant".into());
             }
             Input::Gas { alarm: true, ppm } => {
                 self.gas_alarm_ms = at;
-                let s = with_device(self.signal(AlertKind::Gas, Severity::Critical, SignalAction::Raise, at, at));
-                self.emit(out, s, format!("gas alarm: {ppm} ppm (the local siren is sounding)"));
+                let s = with_device(self.signal(
+                    AlertKind::Gas,
+                    Severity::Critical,
+                    SignalAction::Raise,
+                    at,
+                    at,
+                ));
+                self.emit(
+                    out,
+                    s,
+                    format!("gas alarm: {ppm} ppm (the local siren is sounding)"),
+                );
             }
             Input::Gas { alarm: false, ppm } => {
-                let ep = if self.gas_alarm_ms > 0 { self.gas_alarm_ms } else { at };
-                let s = with_device(self.signal(AlertKind::Gas, Severity::Critical, SignalAction::Clear, at, ep));
+                let ep = if self.gas_alarm_ms > 0 {
+                    self.gas_alarm_ms
+                } else {
+                    at
+                };
+                let s = with_device(self.signal(
+                    AlertKind::Gas,
+                    Severity::Critical,
+                    SignalAction::Clear,
+                    at,
+                    ep,
+                ));
                 self.emit(out, s, format!("gas back below the alarm level: {ppm} ppm"));
             }
             Input::Tamper { open } => {
-                let Some(d) = slot.and_then(|i| self.devices.get_mut(i)) else { return };
+                let Some(d) = slot.and_then(|i| self.devices.get_mut(i)) else {
+                    return;
+                };
                 if open == d.tamper_open {
                     return;
                 }
                 d.tamper_open = open;
-                let action = if open { SignalAction::Raise } else { SignalAction::Clear };
-                let s = with_device(self.signal(AlertKind::Tamper, Severity::Warning, action, at, at));
-                let what = if open { "enclosure opened" } else { "enclosure closed again" };
+                let action = if open {
+                    SignalAction::Raise
+                } else {
+                    SignalAction::Clear
+                };
+                let s =
+                    with_device(self.signal(AlertKind::Tamper, Severity::Warning, action, at, at));
+                let what = if open {
+                    "enclosure opened"
+                } else {
+                    "enclosure closed again"
+                };
                 self.emit(out, s, what.into());
             }
-            Input::Heartbeat { interval_s, battery_pct } => {
+            Input::Heartbeat {
+                interval_s,
+                battery_pct,
+            } => {
                 let (low, ok) = (w.p.low_battery_pct, w.p.battery_ok_pct);
-                let Some(d) = slot.and_then(|i| self.devices.get_mut(i)) else { return };
+                let Some(d) = slot.and_then(|i| self.devices.get_mut(i)) else {
+                    return;
+                };
                 d.interval_s = interval_s;
                 let Some(b) = battery_pct else { return };
                 let change = if !d.battery_low && b <= low {
@@ -377,7 +481,13 @@ impl Household {
                     None
                 };
                 if let Some(action) = change {
-                    let s = with_device(self.signal(AlertKind::LowBattery, Severity::Warning, action, at, at));
+                    let s = with_device(self.signal(
+                        AlertKind::LowBattery,
+                        Severity::Warning,
+                        action,
+                        at,
+                        at,
+                    ));
                     self.emit(out, s, format!("battery at {b} %"));
                 }
             }
@@ -391,7 +501,9 @@ impl Household {
 
     /// A message from a device declared offline: it is back.
     fn device_back(&mut self, slot: Option<usize>, at: i64, out: &mut Vec<Signal>) {
-        let Some(d) = slot.and_then(|i| self.devices.get_mut(i)) else { return };
+        let Some(d) = slot.and_then(|i| self.devices.get_mut(i)) else {
+            return;
+        };
         if !d.offline() {
             return;
         }
@@ -399,7 +511,13 @@ impl Household {
         let alerted = std::mem::replace(&mut d.alerted, false);
         let id = d.id.to_string();
         if alerted {
-            let mut s = self.signal(AlertKind::DeviceOffline, Severity::Warning, SignalAction::Clear, at, at);
+            let mut s = self.signal(
+                AlertKind::DeviceOffline,
+                Severity::Warning,
+                SignalAction::Clear,
+                at,
+                at,
+            );
             s.device_id = Some(id);
             self.emit(out, s, "device is sending again".into());
         }
@@ -407,7 +525,14 @@ impl Household {
         self.anchor_ms = self.anchor_ms.max(at);
     }
 
-    fn activity(&mut self, at: i64, room: RoomClass, kind: ActivityKind, w: &World, out: &mut Vec<Signal>) {
+    fn activity(
+        &mut self,
+        at: i64,
+        room: RoomClass,
+        kind: ActivityKind,
+        w: &World,
+        out: &mut Vec<Signal>,
+    ) {
         if at < self.last_activity_ms {
             // Late (replayed) activity: it is life, but not the latest.
             return;
@@ -419,15 +544,29 @@ impl Household {
         let watching = self.watching(w);
 
         // Learn from the silence that just ended.
-        if self.last_activity_ms > 0 && watching && self.out_since_ms == 0 && at - s >= LEARN_MIN_GAP_MS {
-            self.profile.learn_gap(self.context_room(), usize::from(w.lt.minute(s) / 60), (at - s) / MINUTE_MS);
+        if self.last_activity_ms > 0
+            && watching
+            && self.out_since_ms == 0
+            && at - s >= LEARN_MIN_GAP_MS
+        {
+            self.profile.learn_gap(
+                self.context_room(),
+                usize::from(w.lt.minute(s) / 60),
+                (at - s) / MINUTE_MS,
+            );
             if let Some(r) = self.presence_room {
                 self.profile.learn_sitting(r, (at - s) / MINUTE_MS);
             }
         }
         // The silence ended: clear an alert raised for it.
         if self.alerted_episode_ms == s && s > 0 {
-            let sig = self.signal(AlertKind::Inactivity, Severity::Critical, SignalAction::Clear, at, s);
+            let sig = self.signal(
+                AlertKind::Inactivity,
+                Severity::Critical,
+                SignalAction::Clear,
+                at,
+                s,
+            );
             self.emit(out, sig, "activity again".into());
             self.alerted_episode_ms = -1;
         }
@@ -436,7 +575,10 @@ impl Household {
         let wd = self.wake_day(at, w);
         if wd > self.woke_day {
             if self.woke_day != i32::MIN && watching && self.out_since_ms == 0 {
-                let boundary = w.lt.at(w.lt.day(at - i64::from(p.day_boundary) * MINUTE_MS), p.day_boundary);
+                let boundary = w.lt.at(
+                    w.lt.day(at - i64::from(p.day_boundary) * MINUTE_MS),
+                    p.day_boundary,
+                );
                 self.profile.learn_wake((at - boundary) / MINUTE_MS);
             }
             self.woke_day = wd;
@@ -450,7 +592,11 @@ impl Household {
                 self.return_passage_until = at + PASSAGE_MS;
             } else if at >= self.return_passage_until {
                 let minute = w.lt.minute(at);
-                let night = self.settings.as_ref().and_then(|s| s.sleep_window_min).unwrap_or(p.night_window);
+                let night = self
+                    .settings
+                    .as_ref()
+                    .and_then(|s| s.sleep_window_min)
+                    .unwrap_or(p.night_window);
                 let new_passage = self.door_ms == 0 || at - last > PASSAGE_MS;
                 if new_passage {
                     self.door_ms = at;
@@ -485,7 +631,13 @@ impl Household {
             }
         } else if room != RoomClass::Bathroom && self.bath_since_ms > 0 {
             if self.bath_alerted {
-                let sig = self.signal(AlertKind::LongBathroom, Severity::Warning, SignalAction::Clear, at, self.bath_since_ms);
+                let sig = self.signal(
+                    AlertKind::LongBathroom,
+                    Severity::Warning,
+                    SignalAction::Clear,
+                    at,
+                    self.bath_since_ms,
+                );
                 self.emit(out, sig, "left the bathroom".into());
             }
             self.bath_since_ms = 0;
@@ -495,7 +647,9 @@ impl Household {
         self.last_room = room;
         match kind {
             ActivityKind::PresenceOn => self.presence_room = Some(room),
-            ActivityKind::PresenceOff if self.presence_room == Some(room) => self.presence_room = None,
+            ActivityKind::PresenceOff if self.presence_room == Some(room) => {
+                self.presence_room = None
+            }
             _ => {}
         }
     }
@@ -509,10 +663,19 @@ impl Household {
     fn came_home(&mut self, at: i64, w: &World, out: &mut Vec<Signal>) {
         let since = self.out_since_ms;
         if self.mode == HouseholdMode::Normal {
-            self.profile.learn_outing(usize::from(w.lt.minute(since) / 60), (at - since) / MINUTE_MS);
+            self.profile.learn_outing(
+                usize::from(w.lt.minute(since) / 60),
+                (at - since) / MINUTE_MS,
+            );
         }
         if self.out_alerted {
-            let sig = self.signal(AlertKind::NotBack, Severity::Warning, SignalAction::Clear, at, since);
+            let sig = self.signal(
+                AlertKind::NotBack,
+                Severity::Warning,
+                SignalAction::Clear,
+                at,
+                since,
+            );
             self.emit(out, sig, "back home".into());
         }
         self.out_since_ms = 0;
@@ -524,7 +687,13 @@ impl Household {
 
     fn end_night_exit(&mut self, at: i64, out: &mut Vec<Signal>) {
         if self.night_exit_alerted {
-            let sig = self.signal(AlertKind::NightExit, Severity::Critical, SignalAction::Clear, at, self.night_exit_ms);
+            let sig = self.signal(
+                AlertKind::NightExit,
+                Severity::Critical,
+                SignalAction::Clear,
+                at,
+                self.night_exit_ms,
+            );
             self.emit(out, sig, "back home".into());
         }
         self.night_exit_ms = 0;
@@ -560,19 +729,36 @@ impl Household {
         }
         let hold = |t: i64| t.max(w.hold_until);
         if self.night_exit_ms > 0 && !self.night_exit_alerted {
-            f(hold(self.night_exit_ms + p.night_return_ms), Rule::NightExit);
+            f(
+                hold(self.night_exit_ms + p.night_return_ms),
+                Rule::NightExit,
+            );
         }
         if self.out_since_ms > 0 {
-            let enabled = self.settings.as_ref().and_then(|s| s.not_back).unwrap_or(true);
+            let enabled = self
+                .settings
+                .as_ref()
+                .and_then(|s| s.not_back)
+                .unwrap_or(true);
             if enabled && !self.out_alerted && p.not_back_default_min > 0 {
                 let limit = self.profile.not_back_min(w.lt.minute(self.out_since_ms), p);
-                f(hold(self.out_since_ms + i64::from(limit) * MINUTE_MS), Rule::NotBack);
+                f(
+                    hold(self.out_since_ms + i64::from(limit) * MINUTE_MS),
+                    Rule::NotBack,
+                );
             }
             return;
         }
         if self.bath_since_ms > 0 && !self.bath_alerted && self.has_bathroom_sensor {
-            let limit = self.settings.as_ref().and_then(|s| s.bathroom_limit_min).map(|m| i64::from(m) * MINUTE_MS);
-            f(hold(self.bath_since_ms + limit.unwrap_or(p.bathroom_limit_ms)), Rule::Bathroom);
+            let limit = self
+                .settings
+                .as_ref()
+                .and_then(|s| s.bathroom_limit_min)
+                .map(|m| i64::from(m) * MINUTE_MS);
+            f(
+                hold(self.bath_since_ms + limit.unwrap_or(p.bathroom_limit_ms)),
+                Rule::Bathroom,
+            );
         }
         let s = self.silence_start();
         if self.alerted_episode_ms == s {
@@ -580,7 +766,10 @@ impl Household {
         }
         let t = self.inactivity_min(w);
         if self.warned_episode_ms != s {
-            f(hold(s + i64::from(self.prealarm_min(w)) * MINUTE_MS), Rule::InactivityWarn);
+            f(
+                hold(s + i64::from(self.prealarm_min(w)) * MINUTE_MS),
+                Rule::InactivityWarn,
+            );
         }
         f(hold(s + i64::from(t) * MINUTE_MS), Rule::Inactivity);
         if let Some(d) = self.wake_deadline(s, w) {
@@ -604,15 +793,25 @@ impl Household {
         if let Some(m) = self.settings.as_ref().and_then(|s| s.inactivity_min) {
             return u32::from(m);
         }
-        self.profile.inactivity_min(self.context_room(), sitting, w.lt.minute(self.silence_start()), w.p)
+        self.profile.inactivity_min(
+            self.context_room(),
+            sitting,
+            w.lt.minute(self.silence_start()),
+            w.p,
+        )
     }
 
     /// The missed-wake-up deadline for a silence that began at `s`: the next wake-day's
     /// usual getting-up plus the margin, never later than the cap.
     fn wake_deadline(&self, s: i64, w: &World) -> Option<i64> {
         let p = w.p;
-        let cap = self.settings.as_ref().and_then(|x| x.wake_cap_min).or(p.wake_cap);
-        let cap_after_boundary = cap.map(|c| (i64::from(c) - i64::from(p.day_boundary)).rem_euclid(1440));
+        let cap = self
+            .settings
+            .as_ref()
+            .and_then(|x| x.wake_cap_min)
+            .or(p.wake_cap);
+        let cap_after_boundary =
+            cap.map(|c| (i64::from(c) - i64::from(p.day_boundary)).rem_euclid(1440));
         let learned = self.profile.wake_deadline_min(p).map(i64::from);
         let minutes = match (learned, cap_after_boundary) {
             (Some(l), Some(c)) => l.min(c),
@@ -660,10 +859,23 @@ impl Household {
             Rule::FallConfirm => {
                 let ep = self.fall_pending_ms;
                 self.fall_pending_ms = 0;
-                let mut sig = self.signal(AlertKind::Fall, Severity::Critical, SignalAction::Raise, t, ep);
-                sig.device_id = self.fall_device.and_then(|i| self.devices.get(usize::from(i))).map(|d| d.id.to_string());
+                let mut sig = self.signal(
+                    AlertKind::Fall,
+                    Severity::Critical,
+                    SignalAction::Raise,
+                    t,
+                    ep,
+                );
+                sig.device_id = self
+                    .fall_device
+                    .and_then(|i| self.devices.get(usize::from(i)))
+                    .map(|d| d.id.to_string());
                 sig.observed_ms = Some(ep);
-                self.emit(out, sig, "fall detected and no \"I'm OK\" within the window".into());
+                self.emit(
+                    out,
+                    sig,
+                    "fall detected and no \"I'm OK\" within the window".into(),
+                );
             }
             Rule::DeviceOffline(i) => {
                 if let Some(d) = self.devices.get_mut(usize::from(i)) {
@@ -671,10 +883,18 @@ impl Household {
                 }
             }
             Rule::DeviceAlert(i) => {
-                let Some(d) = self.devices.get_mut(usize::from(i)) else { return };
+                let Some(d) = self.devices.get_mut(usize::from(i)) else {
+                    return;
+                };
                 d.alerted = true;
                 let (id, seen) = (d.id.to_string(), d.last_seen_ms);
-                let mut sig = self.signal(AlertKind::DeviceOffline, Severity::Warning, SignalAction::Raise, t, seen);
+                let mut sig = self.signal(
+                    AlertKind::DeviceOffline,
+                    Severity::Warning,
+                    SignalAction::Raise,
+                    t,
+                    seen,
+                );
                 sig.device_id = Some(id);
                 let reason = if seen > 0 {
                     format!("no message for {}", fmt_duration(t - seen))
@@ -686,42 +906,119 @@ impl Household {
             Rule::OutConfirm => {
                 self.out_since_ms = self.door_ms;
                 self.out_alerted = false;
-                self.profile.learn_exit(usize::from(w.lt.minute(self.door_ms) / 60));
+                self.profile
+                    .learn_exit(usize::from(w.lt.minute(self.door_ms) / 60));
                 self.door_ms = 0;
             }
             Rule::NotBack => {
                 self.out_alerted = true;
-                let sig = self.signal(AlertKind::NotBack, Severity::Warning, SignalAction::Raise, t, self.out_since_ms);
-                self.emit(out, sig, format!("went out {} ago and is not back (longer than usual)", ago(self.out_since_ms)));
+                let sig = self.signal(
+                    AlertKind::NotBack,
+                    Severity::Warning,
+                    SignalAction::Raise,
+                    t,
+                    self.out_since_ms,
+                );
+                self.emit(
+                    out,
+                    sig,
+                    format!(
+                        "went out {} ago and is not back (longer than usual)",
+                        ago(self.out_since_ms)
+                    ),
+                );
             }
             Rule::NightExit => {
                 self.night_exit_alerted = true;
-                let sig = self.signal(AlertKind::NightExit, Severity::Critical, SignalAction::Raise, t, self.night_exit_ms);
+                let sig = self.signal(
+                    AlertKind::NightExit,
+                    Severity::Critical,
+                    SignalAction::Raise,
+                    t,
+                    self.night_exit_ms,
+                );
                 let at = w.lt.format(self.night_exit_ms);
-                self.emit(out, sig, format!("front door used at night ({at}) and nobody back for {}", ago(self.night_exit_ms)));
+                self.emit(
+                    out,
+                    sig,
+                    format!(
+                        "front door used at night ({at}) and nobody back for {}",
+                        ago(self.night_exit_ms)
+                    ),
+                );
             }
             Rule::Bathroom => {
                 self.bath_alerted = true;
-                let sig = self.signal(AlertKind::LongBathroom, Severity::Warning, SignalAction::Raise, t, self.bath_since_ms);
-                self.emit(out, sig, format!("in the bathroom for {}", ago(self.bath_since_ms)));
+                let sig = self.signal(
+                    AlertKind::LongBathroom,
+                    Severity::Warning,
+                    SignalAction::Raise,
+                    t,
+                    self.bath_since_ms,
+                );
+                self.emit(
+                    out,
+                    sig,
+                    format!("in the bathroom for {}", ago(self.bath_since_ms)),
+                );
             }
             Rule::InactivityWarn => {
                 self.warned_episode_ms = s;
-                let sig = self.signal(AlertKind::Inactivity, Severity::Warning, SignalAction::Raise, t, s);
+                let sig = self.signal(
+                    AlertKind::Inactivity,
+                    Severity::Warning,
+                    SignalAction::Raise,
+                    t,
+                    s,
+                );
                 let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
-                self.emit(out, sig, format!("no sign of life for {} (usual at this hour: up to {limit})", ago(s)));
+                self.emit(
+                    out,
+                    sig,
+                    format!(
+                        "no sign of life for {} (usual at this hour: up to {limit})",
+                        ago(s)
+                    ),
+                );
             }
             Rule::Inactivity => {
                 self.alerted_episode_ms = s;
-                let sig = self.signal(AlertKind::Inactivity, Severity::Critical, SignalAction::Raise, t, s);
+                let sig = self.signal(
+                    AlertKind::Inactivity,
+                    Severity::Critical,
+                    SignalAction::Raise,
+                    t,
+                    s,
+                );
                 let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
-                self.emit(out, sig, format!("no sign of life for {} (usual at this hour: up to {limit})", ago(s)));
+                self.emit(
+                    out,
+                    sig,
+                    format!(
+                        "no sign of life for {} (usual at this hour: up to {limit})",
+                        ago(s)
+                    ),
+                );
             }
             Rule::MissedWakeup => {
                 self.alerted_episode_ms = s;
-                let sig = self.signal(AlertKind::MissedWakeup, Severity::Critical, SignalAction::Raise, t, s);
-                let last = if self.last_activity_ms > 0 { w.lt.format(self.last_activity_ms) } else { "-".into() };
-                self.emit(out, sig, format!("not up by the usual time; last sign of life {last}"));
+                let sig = self.signal(
+                    AlertKind::MissedWakeup,
+                    Severity::Critical,
+                    SignalAction::Raise,
+                    t,
+                    s,
+                );
+                let last = if self.last_activity_ms > 0 {
+                    w.lt.format(self.last_activity_ms)
+                } else {
+                    "-".into()
+                };
+                self.emit(
+                    out,
+                    sig,
+                    format!("not up by the usual time; last sign of life {last}"),
+                );
             }
         }
     }
@@ -732,7 +1029,11 @@ impl Household {
             self.anchor_ms = self.anchor_ms.max(now);
         }
         self.mode = mode;
-        self.mode_until_ms = if mode == HouseholdMode::Normal { 0 } else { until_ms.unwrap_or(0) };
+        self.mode_until_ms = if mode == HouseholdMode::Normal {
+            0
+        } else {
+            until_ms.unwrap_or(0)
+        };
     }
 
     /// Counts this household's devices declared offline.

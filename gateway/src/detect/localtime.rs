@@ -17,7 +17,9 @@ pub struct LocalTime {
 impl LocalTime {
     /// The zone `name` (IANA), or UTC.
     pub fn new(name: &str) -> Result<Self, jiff::Error> {
-        Ok(LocalTime { tz: TimeZone::get(name)? })
+        Ok(LocalTime {
+            tz: TimeZone::get(name)?,
+        })
     }
 
     /// UTC (used when replaying logs whose times are naive wall-clock times).
@@ -50,7 +52,10 @@ impl LocalTime {
     /// ISO 8601 local wall-clock time without offset, to the second (replay output).
     pub fn format(&self, ms: i64) -> String {
         let ts = Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
-        self.tz.to_datetime(ts).strftime("%Y-%m-%dT%H:%M:%S").to_string()
+        self.tz
+            .to_datetime(ts)
+            .strftime("%Y-%m-%dT%H:%M:%S")
+            .to_string()
     }
 }
 
@@ -63,7 +68,11 @@ pub fn parse_hhmm(s: &str) -> Option<u16> {
 
 /// Whether `minute` lies in the window [`start`, `end`), which may cross midnight.
 pub fn in_window(minute: u16, start: u16, end: u16) -> bool {
-    if start <= end { minute >= start && minute < end } else { minute >= start || minute < end }
+    if start <= end {
+        minute >= start && minute < end
+    } else {
+        minute >= start || minute < end
+    }
 }
 
 #[cfg(test)]

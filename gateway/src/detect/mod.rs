@@ -37,10 +37,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-pub use self::params::{DetectConfig, HouseholdSettings};
 use self::activity::{Input, RoomClass, from_event, inputs_of};
 use self::engine::Engine;
 use self::localtime::LocalTime;
+pub use self::params::{DetectConfig, HouseholdSettings};
 use crate::app::Services;
 use crate::ingest::{Observation, ObservationKind};
 use crate::signal::Signal;
@@ -73,15 +73,23 @@ impl HouseholdMode {
 
     /// Parses [`HouseholdMode::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
-        [HouseholdMode::Normal, HouseholdMode::Away, HouseholdMode::Hospital, HouseholdMode::InstallTest]
-            .into_iter()
-            .find(|m| m.as_str() == s)
+        [
+            HouseholdMode::Normal,
+            HouseholdMode::Away,
+            HouseholdMode::Hospital,
+            HouseholdMode::InstallTest,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
 }
 
 /// Whether a device kind reports the elder's activity.
 pub fn senses_activity(kind: &str) -> bool {
-    matches!(kind, "door" | "front_door" | "contact" | "motion" | "occupancy" | "presence")
+    matches!(
+        kind,
+        "door" | "front_door" | "contact" | "motion" | "occupancy" | "presence"
+    )
 }
 
 /// What the dashboard shows of a household's detector state.
@@ -106,9 +114,21 @@ pub struct HouseholdView {
 }
 
 enum Command {
-    Mode { household: String, mode: HouseholdMode, until_ms: Option<i64> },
-    Settings { household: String, settings: Option<HouseholdSettings> },
-    Device { household: String, device: String, kind: String, room: Option<String> },
+    Mode {
+        household: String,
+        mode: HouseholdMode,
+        until_ms: Option<i64>,
+    },
+    Settings {
+        household: String,
+        settings: Option<HouseholdSettings>,
+    },
+    Device {
+        household: String,
+        device: String,
+        kind: String,
+        room: Option<String>,
+    },
     Views(oneshot::Sender<Vec<HouseholdView>>),
 }
 
@@ -122,7 +142,12 @@ pub struct DetectHandle {
 
 impl DetectHandle {
     /// Sets `household`'s mode until `until_ms` (None: until changed); persisted.
-    pub async fn set_mode(&self, household: &str, mode: HouseholdMode, until_ms: Option<i64>) -> anyhow::Result<()> {
+    pub async fn set_mode(
+        &self,
+        household: &str,
+        mode: HouseholdMode,
+        until_ms: Option<i64>,
+    ) -> anyhow::Result<()> {
         self.set_mode_by(household, mode, until_ms, None).await
     }
 
@@ -137,23 +162,40 @@ impl DetectHandle {
         let now = self.services.clock.now_ms();
         persist::save_mode(&self.services.store, household, mode, until_ms, set_by, now).await?;
         self.tx
-            .send(Command::Mode { household: household.to_string(), mode, until_ms })
+            .send(Command::Mode {
+                household: household.to_string(),
+                mode,
+                until_ms,
+            })
             .await
             .context("detector stopped")
     }
 
     /// Sets `household`'s overrides; persisted.
-    pub async fn set_settings(&self, household: &str, settings: HouseholdSettings) -> anyhow::Result<()> {
+    pub async fn set_settings(
+        &self,
+        household: &str,
+        settings: HouseholdSettings,
+    ) -> anyhow::Result<()> {
         let now = self.services.clock.now_ms();
         persist::save_settings(&self.services.store, household, &settings, now).await?;
         self.tx
-            .send(Command::Settings { household: household.to_string(), settings: Some(settings) })
+            .send(Command::Settings {
+                household: household.to_string(),
+                settings: Some(settings),
+            })
             .await
             .context("detector stopped")
     }
 
     /// Tells the detector about a newly registered or moved device.
-    pub async fn device_registered(&self, household: &str, device: &str, kind: &str, room: Option<&str>) -> anyhow::Result<()> {
+    pub async fn device_registered(
+        &self,
+        household: &str,
+        device: &str,
+        kind: &str,
+        room: Option<&str>,
+    ) -> anyhow::Result<()> {
         self.tx
             .send(Command::Device {
                 household: household.to_string(),
@@ -174,7 +216,10 @@ impl DetectHandle {
     /// The detector's view of every household.
     pub async fn views(&self) -> anyhow::Result<Vec<HouseholdView>> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Command::Views(tx)).await.context("detector stopped")?;
+        self.tx
+            .send(Command::Views(tx))
+            .await
+            .context("detector stopped")?;
         rx.await.context("detector stopped")
     }
 }
@@ -209,11 +254,18 @@ pub async fn start(
         engine.restore(h);
     }
     let devices = store.devices().await?;
-    let kinds: std::collections::HashMap<String, (String, Option<String>)> =
-        devices.iter().map(|d| (d.id.clone(), (d.kind.clone(), d.room.clone()))).collect();
+    let kinds: std::collections::HashMap<String, (String, Option<String>)> = devices
+        .iter()
+        .map(|d| (d.id.clone(), (d.kind.clone(), d.room.clone())))
+        .collect();
     for d in &devices {
         if let Some(h) = &d.household_id {
-            engine.add_device(h, &d.id, senses_activity(&d.kind), RoomClass::from_name(d.room.as_deref()));
+            engine.add_device(
+                h,
+                &d.id,
+                senses_activity(&d.kind),
+                RoomClass::from_name(d.room.as_deref()),
+            );
         }
     }
     let now = services.clock.now_ms();
@@ -233,7 +285,9 @@ pub async fn start(
         }
         for e in batch {
             cursor = e.journal_id;
-            let (Some(h), Ok(body)) = (&e.household_id, serde_json::from_str(&e.body)) else { continue };
+            let (Some(h), Ok(body)) = (&e.household_id, serde_json::from_str(&e.body)) else {
+                continue;
+            };
             let (kind, room) = kinds.get(&e.device_id).cloned().unwrap_or_default();
             let inputs = from_event(&body, &kind, RoomClass::from_name(room.as_deref()));
             engine.observe(h, Some(&e.device_id), e.event_ms, &inputs);
@@ -241,22 +295,42 @@ pub async fn start(
         }
     }
     engine.recovered(now);
-    info!(households = engine.len(), restored, replayed, "detector ready");
+    info!(
+        households = engine.len(),
+        restored, replayed, "detector ready"
+    );
 
     let m = Arc::new(DetectMetrics {
         signals: Family::default(),
         households: Gauge::default(),
         snapshot_errors: Counter::default(),
     });
-    services.metrics.register("anxin_detect_signals", "Signals sent to the workflow", m.signals.clone());
-    services.metrics.register("anxin_detect_households", "Households watched", m.households.clone());
-    services.metrics.register("anxin_detect_snapshot_errors", "Failed detector snapshots", m.snapshot_errors.clone());
+    services.metrics.register(
+        "anxin_detect_signals",
+        "Signals sent to the workflow",
+        m.signals.clone(),
+    );
+    services.metrics.register(
+        "anxin_detect_households",
+        "Households watched",
+        m.households.clone(),
+    );
+    services.metrics.register(
+        "anxin_detect_snapshot_errors",
+        "Failed detector snapshots",
+        m.snapshot_errors.clone(),
+    );
 
     let (tx, mut rx) = mpsc::channel(1024);
     let (tap, _) = broadcast::channel(1024);
-    let handle = DetectHandle { tx, services: services.clone(), tap: tap.clone() };
+    let handle = DetectHandle {
+        tx,
+        services: services.clone(),
+        tap: tap.clone(),
+    };
     let s = services.clone();
-    let snapshot_every = Duration::from_secs(u64::from(services.config.detect.snapshot_interval_s.max(1)));
+    let snapshot_every =
+        Duration::from_secs(u64::from(services.config.detect.snapshot_interval_s.max(1)));
     services.tasks.spawn(async move {
         let mut connected = s.mqtt_connected.clone();
         let mut was_connected = *connected.borrow();
@@ -314,7 +388,9 @@ pub async fn start(
 }
 
 fn apply(engine: &mut Engine, o: &Observation, now: i64, last_journal: &mut i64) {
-    let Some(h) = o.household_id.as_deref() else { return };
+    let Some(h) = o.household_id.as_deref() else {
+        return;
+    };
     if let ObservationKind::Event { journal_id, .. } = o.what {
         *last_journal = (*last_journal).max(journal_id);
     }
@@ -326,11 +402,26 @@ fn apply(engine: &mut Engine, o: &Observation, now: i64, last_journal: &mut i64)
 
 fn command(engine: &mut Engine, c: Command, now: i64) {
     match c {
-        Command::Mode { household, mode, until_ms } => engine.set_mode(&household, mode, until_ms, now),
-        Command::Settings { household, settings } => engine.set_settings(&household, settings),
-        Command::Device { household, device, kind, room } => {
-            engine.add_device(&household, &device, senses_activity(&kind), RoomClass::from_name(room.as_deref()))
-        }
+        Command::Mode {
+            household,
+            mode,
+            until_ms,
+        } => engine.set_mode(&household, mode, until_ms, now),
+        Command::Settings {
+            household,
+            settings,
+        } => engine.set_settings(&household, settings),
+        Command::Device {
+            household,
+            device,
+            kind,
+            room,
+        } => engine.add_device(
+            &household,
+            &device,
+            senses_activity(&kind),
+            RoomClass::from_name(room.as_deref()),
+        ),
         Command::Views(reply) => {
             let views = engine
                 .households()

@@ -156,11 +156,19 @@ pub struct Params {
 impl DetectConfig {
     /// Checks and compiles.
     pub fn compile(&self) -> Result<Params, BadTime> {
-        let t = |key: &'static str, v: &str| parse_hhmm(v).ok_or(BadTime { key, value: v.to_string() });
+        let t = |key: &'static str, v: &str| {
+            parse_hhmm(v).ok_or(BadTime {
+                key,
+                value: v.to_string(),
+            })
+        };
         Ok(Params {
             day_default_min: self.default_day_inactivity_min,
             night_default_min: self.default_night_inactivity_min,
-            day_window: (t("day_window", &self.day_window[0])?, t("day_window", &self.day_window[1])?),
+            day_window: (
+                t("day_window", &self.day_window[0])?,
+                t("day_window", &self.day_window[1])?,
+            ),
             learning_days: self.learning_days,
             factor: self.threshold_factor.max(1.0),
             slack_min: self.threshold_slack_min,
@@ -175,7 +183,10 @@ impl DetectConfig {
                 Some(c) => Some(t("wake_cap", c)?),
                 None => None,
             },
-            night_window: (t("night_window", &self.night_window[0])?, t("night_window", &self.night_window[1])?),
+            night_window: (
+                t("night_window", &self.night_window[0])?,
+                t("night_window", &self.night_window[1])?,
+            ),
             night_return_ms: i64::from(self.night_exit_return_min) * 60_000,
             out_confirm_ms: i64::from(self.out_confirm_min) * 60_000,
             not_back_default_min: self.not_back_default_min,

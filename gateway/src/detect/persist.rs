@@ -39,7 +39,12 @@ pub enum PersistError {
 }
 
 /// Writes household snapshots and the journal position in one transaction.
-pub async fn save(store: &Store, households: &[&Household], cursor: i64, now: i64) -> Result<(), PersistError> {
+pub async fn save(
+    store: &Store,
+    households: &[&Household],
+    cursor: i64,
+    now: i64,
+) -> Result<(), PersistError> {
     let mut tx = store.pool().begin().await?;
     for h in households {
         let blob = postcard::to_stdvec(h)?;
@@ -66,14 +71,18 @@ pub async fn save(store: &Store, households: &[&Household], cursor: i64, now: i6
 
 /// Every snapshot and the journal position they reflect.
 pub async fn load(store: &Store) -> Result<(Vec<Household>, i64), PersistError> {
-    let rows = sqlx::query("SELECT state FROM detect_households").fetch_all(store.pool()).await?;
+    let rows = sqlx::query("SELECT state FROM detect_households")
+        .fetch_all(store.pool())
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let blob: Vec<u8> = r.try_get("state")?;
         match postcard::from_bytes::<Household>(&blob) {
             Ok(h) => out.push(h),
             // An older snapshot format: start that household afresh rather than not at all.
-            Err(e) => tracing::warn!(error = %e, "detector snapshot unreadable; household starts without history"),
+            Err(e) => {
+                tracing::warn!(error = %e, "detector snapshot unreadable; household starts without history")
+            }
         }
     }
     let cursor = sqlx::query("SELECT journal_id FROM detect_cursor WHERE id = 1")
@@ -86,7 +95,11 @@ pub async fn load(store: &Store) -> Result<(Vec<Household>, i64), PersistError> 
 }
 
 /// Journal events after `cursor`, in order, at most `limit`.
-pub async fn journal_after(store: &Store, cursor: i64, limit: i64) -> Result<Vec<JournalEvent>, PersistError> {
+pub async fn journal_after(
+    store: &Store,
+    cursor: i64,
+    limit: i64,
+) -> Result<Vec<JournalEvent>, PersistError> {
     let rows = sqlx::query(
         "SELECT journal_id, device_id, household_id, event_ms, body FROM events \
          WHERE journal_id > $1 ORDER BY journal_id LIMIT $2",
@@ -133,10 +146,14 @@ pub async fn save_mode(
 }
 
 /// Every household mode that is not `normal`.
-pub async fn load_modes(store: &Store) -> Result<Vec<(String, HouseholdMode, Option<i64>)>, PersistError> {
-    let rows = sqlx::query("SELECT household_id, mode, until_ms FROM household_modes WHERE mode <> 'normal'")
-        .fetch_all(store.pool())
-        .await?;
+pub async fn load_modes(
+    store: &Store,
+) -> Result<Vec<(String, HouseholdMode, Option<i64>)>, PersistError> {
+    let rows = sqlx::query(
+        "SELECT household_id, mode, until_ms FROM household_modes WHERE mode <> 'normal'",
+    )
+    .fetch_all(store.pool())
+    .await?;
     let mut out = Vec::new();
     for r in rows {
         let mode: String = r.try_get("mode")?;
@@ -148,7 +165,12 @@ pub async fn load_modes(store: &Store) -> Result<Vec<(String, HouseholdMode, Opt
 }
 
 /// Writes a household's overrides.
-pub async fn save_settings(store: &Store, household: &str, s: &HouseholdSettings, now: i64) -> Result<(), PersistError> {
+pub async fn save_settings(
+    store: &Store,
+    household: &str,
+    s: &HouseholdSettings,
+    now: i64,
+) -> Result<(), PersistError> {
     let json = serde_json::to_string(s).unwrap_or_else(|_| "{}".into());
     sqlx::query(
         "INSERT INTO household_settings (household_id, settings, updated_ms) VALUES ($1, $2, $3) \
@@ -163,8 +185,12 @@ pub async fn save_settings(store: &Store, household: &str, s: &HouseholdSettings
 }
 
 /// Every household's overrides.
-pub async fn load_settings(store: &Store) -> Result<Vec<(String, HouseholdSettings)>, PersistError> {
-    let rows = sqlx::query("SELECT household_id, settings FROM household_settings").fetch_all(store.pool()).await?;
+pub async fn load_settings(
+    store: &Store,
+) -> Result<Vec<(String, HouseholdSettings)>, PersistError> {
+    let rows = sqlx::query("SELECT household_id, settings FROM household_settings")
+        .fetch_all(store.pool())
+        .await?;
     let mut out = Vec::new();
     for r in rows {
         let json: String = r.try_get("settings")?;

@@ -70,7 +70,9 @@ impl Default for Profile {
 }
 
 fn units(minutes: i64) -> u8 {
-    (minutes.max(0) as u64).div_ceil(u64::from(UNIT_MIN)).min(u64::from(NONE - 1)) as u8
+    (minutes.max(0) as u64)
+        .div_ceil(u64::from(UNIT_MIN))
+        .min(u64::from(NONE - 1)) as u8
 }
 
 fn decayed(v: u8, factor: f32) -> u8 {
@@ -169,21 +171,48 @@ impl Profile {
         let h = usize::from(minute / 60) % 24;
         let cell = |r: usize, d: usize| u32::from(self.gap[r][(h + d) % 24]) * UNIT_MIN;
         let r = room_index(room);
-        let in_room = NEAR.iter().map(|(d, w)| cell(r, *d) * w / 100).max().unwrap_or(0);
-        let anywhere = (0..ROOMS).flat_map(|r| [0, 1, 23].map(|d| cell(r, d))).max().unwrap_or(0) * FLOOR_PCT / 100;
+        let in_room = NEAR
+            .iter()
+            .map(|(d, w)| cell(r, *d) * w / 100)
+            .max()
+            .unwrap_or(0);
+        let anywhere = (0..ROOMS)
+            .flat_map(|r| [0, 1, 23].map(|d| cell(r, d)))
+            .max()
+            .unwrap_or(0)
+            * FLOOR_PCT
+            / 100;
         // Sitting (a presence mat occupied) lasts as long as it lasts, whatever the hour.
-        let seated = if sitting { u32::from(self.sitting[r]) * UNIT_MIN * p.sitting_pct / 100 } else { 0 };
+        let seated = if sitting {
+            u32::from(self.sitting[r]) * UNIT_MIN * p.sitting_pct / 100
+        } else {
+            0
+        };
         let env = in_room.max(anywhere).max(seated);
-        let learned = ((env as f32 * p.factor) as u32 + p.slack_min).clamp(p.min_inactivity_min, p.max_inactivity_min);
+        let learned = ((env as f32 * p.factor) as u32 + p.slack_min)
+            .clamp(p.min_inactivity_min, p.max_inactivity_min);
         let in_day = super::localtime::in_window(minute, p.day_window.0, p.day_window.1);
-        let default = if in_day { p.day_default_min } else { p.night_default_min };
-        if self.days < p.learning_days || env == 0 { learned.max(default) } else { learned }
+        let default = if in_day {
+            p.day_default_min
+        } else {
+            p.night_default_min
+        };
+        if self.days < p.learning_days || env == 0 {
+            learned.max(default)
+        } else {
+            learned
+        }
     }
 
     /// Minutes after the day boundary by which a getting-up is expected, if a routine is
     /// known (None before `learning_days` of getting-up times).
     pub fn wake_deadline_min(&self, p: &Params) -> Option<u32> {
-        let known: Vec<u32> = self.wake.iter().filter(|w| **w != NONE).map(|w| u32::from(*w) * UNIT_MIN).collect();
+        let known: Vec<u32> = self
+            .wake
+            .iter()
+            .filter(|w| **w != NONE)
+            .map(|w| u32::from(*w) * UNIT_MIN)
+            .collect();
         // Getting up happens once a day: a week of it before the routine replaces the cap.
         if known.len() < usize::from(p.learning_days.max(1)).max(7) {
             return None;
@@ -194,7 +223,9 @@ impl Profile {
     /// Out longer than this many minutes after leaving at local `minute` is unusual.
     pub fn not_back_min(&self, minute: u16, p: &Params) -> u32 {
         let h = usize::from(minute / 60) % 24;
-        let env = u32::from(self.out[h]).max(u32::from(self.out[(h + 23) % 24])).max(u32::from(self.out[(h + 1) % 24]))
+        let env = u32::from(self.out[h])
+            .max(u32::from(self.out[(h + 23) % 24]))
+            .max(u32::from(self.out[(h + 1) % 24]))
             * UNIT_MIN;
         // Never below the default: a long but usual day out must not alarm.
         (env * 3 / 2 + 60).max(p.not_back_default_min)
@@ -222,8 +253,14 @@ mod tests {
     #[test]
     fn before_learning_the_defaults_apply() {
         let pr = Profile::default();
-        assert_eq!(pr.inactivity_min(RoomClass::Living, false, 10 * 60, &p()), 6 * 60);
-        assert_eq!(pr.inactivity_min(RoomClass::Bedroom, false, 23 * 60, &p()), 12 * 60);
+        assert_eq!(
+            pr.inactivity_min(RoomClass::Living, false, 10 * 60, &p()),
+            6 * 60
+        );
+        assert_eq!(
+            pr.inactivity_min(RoomClass::Bedroom, false, 23 * 60, &p()),
+            12 * 60
+        );
         assert_eq!(pr.wake_deadline_min(&p()), None);
     }
 
@@ -231,19 +268,25 @@ mod tests {
     fn learned_threshold_follows_the_longest_recent_silence_at_that_hour() {
         let params = p();
         let mut pr = Profile::default();
-        for d in 0..5 {
+        for d in 0..8 {
             pr.roll_to(d, &params);
             pr.saw_activity();
             pr.learn_gap(RoomClass::Living, 14, 120);
             pr.learn_gap(RoomClass::Kitchen, 9, 20);
         }
-        pr.roll_to(5, &params);
+        pr.roll_to(8, &params);
         let t = pr.inactivity_min(RoomClass::Living, false, 14 * 60 + 10, &params);
         assert!((140..=170).contains(&t), "{t}");
         // A room and hour with only short silences gets the lower bound.
-        assert_eq!(pr.inactivity_min(RoomClass::Kitchen, false, 9 * 60, &params), params.min_inactivity_min);
+        assert_eq!(
+            pr.inactivity_min(RoomClass::Kitchen, false, 9 * 60, &params),
+            params.min_inactivity_min
+        );
         // A time with nothing comparable learned keeps the default.
-        assert_eq!(pr.inactivity_min(RoomClass::Bedroom, false, 4 * 60, &params), params.night_default_min);
+        assert_eq!(
+            pr.inactivity_min(RoomClass::Bedroom, false, 4 * 60, &params),
+            params.night_default_min
+        );
     }
 
     #[test]
@@ -252,7 +295,9 @@ mod tests {
         let mut pr = Profile::default();
         pr.roll_to(0, &params);
         pr.learn_gap(RoomClass::Living, 14, 240);
-        pr.roll_to(60, &params);
+        for d in 1..=200 {
+            pr.roll_to(d, &params);
+        }
         assert!(pr.gap[4][14] < 48 / 3, "{}", pr.gap[4][14]);
     }
 

@@ -58,11 +58,18 @@ pub fn parse_time(s: &str) -> Option<i64> {
 pub fn parse_ordonez(text: &str, household: &str) -> Result<Vec<ReplayEvent>, ReplayError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate().skip(2) {
-        let cols: Vec<&str> = line.split('\t').map(str::trim).filter(|c| !c.is_empty()).collect();
+        let cols: Vec<&str> = line
+            .split('\t')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
         if cols.is_empty() {
             continue;
         }
-        let bad = |reason: &str| ReplayError::BadLine { line: n + 1, reason: reason.to_string() };
+        let bad = |reason: &str| ReplayError::BadLine {
+            line: n + 1,
+            reason: reason.to_string(),
+        };
         let [start, end, location, kind, place] = cols[..] else {
             return Err(bad("expected 5 tab-separated columns"));
         };
@@ -77,8 +84,16 @@ pub fn parse_ordonez(text: &str, household: &str) -> Result<Vec<ReplayEvent>, Re
             ("Pressure", _) => ActivityKind::PresenceOn,
             _ => ActivityKind::Use,
         };
-        let room = if activity == ActivityKind::FrontDoor { RoomClass::Entrance } else { room };
-        let end_kind = if activity == ActivityKind::PresenceOn { ActivityKind::PresenceOff } else { activity };
+        let room = if activity == ActivityKind::FrontDoor {
+            RoomClass::Entrance
+        } else {
+            room
+        };
+        let end_kind = if activity == ActivityKind::PresenceOn {
+            ActivityKind::PresenceOff
+        } else {
+            activity
+        };
         for (at, kind) in [(s, activity), (e.max(s), end_kind)] {
             out.push(ReplayEvent {
                 at_ms: at,
@@ -115,12 +130,24 @@ pub fn parse_event_log(text: &str) -> Result<Vec<ReplayEvent>, ReplayError> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |reason: String| ReplayError::BadLine { line: n + 1, reason };
+        let bad = |reason: String| ReplayError::BadLine {
+            line: n + 1,
+            reason,
+        };
         let l: LogLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         let at = parse_time(&l.time).ok_or_else(|| bad(format!("bad time {:?}", l.time)))?;
-        let body: anxin_firmware::wire::EventBody = serde_json::from_value(l.ev).map_err(|e| bad(e.to_string()))?;
-        let inputs = from_event(&body, &l.device_kind, RoomClass::from_name(l.room.as_deref()));
-        out.push(ReplayEvent { at_ms: at, household: l.household, inputs });
+        let body: anxin_firmware::wire::EventBody =
+            serde_json::from_value(l.ev).map_err(|e| bad(e.to_string()))?;
+        let inputs = from_event(
+            &body,
+            &l.device_kind,
+            RoomClass::from_name(l.room.as_deref()),
+        );
+        out.push(ReplayEvent {
+            at_ms: at,
+            household: l.household,
+            inputs,
+        });
     }
     out.sort_by_key(|e| e.at_ms);
     Ok(out)
@@ -142,7 +169,9 @@ impl FromStr for Injection {
         let (kind, when) = s.split_once('@').ok_or_else(bad)?;
         match kind {
             "collapse" => Ok(Injection::Collapse(parse_time(when).ok_or_else(bad)?)),
-            "no-wakeup" => Ok(Injection::NoWakeup(parse_time(&format!("{when}T00:00:00")).ok_or_else(bad)?)),
+            "no-wakeup" => Ok(Injection::NoWakeup(
+                parse_time(&format!("{when}T00:00:00")).ok_or_else(bad)?,
+            )),
             _ => Err(bad()),
         }
     }
@@ -150,7 +179,11 @@ impl FromStr for Injection {
 
 /// Applies injections; returns the events left and the time the replay must run to (the
 /// end of the data, or long enough after a collapse for any rule to fire).
-pub fn inject(mut events: Vec<ReplayEvent>, injections: &[Injection], horizon_ms: i64) -> (Vec<ReplayEvent>, i64) {
+pub fn inject(
+    mut events: Vec<ReplayEvent>,
+    injections: &[Injection],
+    horizon_ms: i64,
+) -> (Vec<ReplayEvent>, i64) {
     let mut end = events.last().map_or(0, |e| e.at_ms);
     for inj in injections {
         match *inj {
@@ -158,7 +191,9 @@ pub fn inject(mut events: Vec<ReplayEvent>, injections: &[Injection], horizon_ms
                 events.retain(|e| e.at_ms < t);
                 end = end.max(t + horizon_ms);
             }
-            Injection::NoWakeup(day) => events.retain(|e| e.at_ms < day || e.at_ms >= day + DAY_MS / 2),
+            Injection::NoWakeup(day) => {
+                events.retain(|e| e.at_ms < day || e.at_ms >= day + DAY_MS / 2)
+            }
         }
     }
     (events, end)
@@ -214,7 +249,10 @@ pub fn is_elder_alert(s: &Signal) -> bool {
     s.action == SignalAction::Raise
         && match s.kind {
             AlertKind::Inactivity => s.severity == Severity::Critical,
-            AlertKind::MissedWakeup | AlertKind::NightExit | AlertKind::NotBack | AlertKind::LongBathroom => true,
+            AlertKind::MissedWakeup
+            | AlertKind::NightExit
+            | AlertKind::NotBack
+            | AlertKind::LongBathroom => true,
             _ => false,
         }
 }
@@ -239,7 +277,13 @@ mod tests {
         let ev = parse_ordonez(SAMPLE, "A").unwrap();
         assert_eq!(ev.len(), 6);
         assert_eq!(ev[0].at_ms, parse_time("2011-11-28 02:27:59").unwrap());
-        assert!(matches!(ev[4].inputs[0], Input::Activity { kind: ActivityKind::FrontDoor, room: RoomClass::Entrance }));
+        assert!(matches!(
+            ev[4].inputs[0],
+            Input::Activity {
+                kind: ActivityKind::FrontDoor,
+                room: RoomClass::Entrance
+            }
+        ));
     }
 
     #[test]
@@ -253,7 +297,11 @@ mod tests {
         let p = DetectConfig::default().compile().unwrap();
         let ev = parse_ordonez(SAMPLE, "A").unwrap();
         let end = ev.last().unwrap().at_ms;
-        assert!(run(&p, &ev, end).iter().all(|s| s.action != SignalAction::Raise));
+        assert!(
+            run(&p, &ev, end)
+                .iter()
+                .all(|s| s.action != SignalAction::Raise)
+        );
     }
 
     #[test]
@@ -262,8 +310,14 @@ mod tests {
         let ev = parse_ordonez(SAMPLE, "A").unwrap();
         let c = parse_time("2011-11-28 10:30:00").unwrap();
         let (ev, end) = inject(ev, &[Injection::Collapse(c)], 2 * DAY_MS);
-        let alerts: Vec<_> = run(&p, &ev, end).into_iter().filter(is_elder_alert).collect();
+        let alerts: Vec<_> = run(&p, &ev, end)
+            .into_iter()
+            .filter(is_elder_alert)
+            .collect();
         assert!(alerts[0].at_ms > c);
-        assert_eq!("collapse@2011-11-28T10:30:00".parse::<Injection>().unwrap(), Injection::Collapse(c));
+        assert_eq!(
+            "collapse@2011-11-28T10:30:00".parse::<Injection>().unwrap(),
+            Injection::Collapse(c)
+        );
     }
 }

@@ -41,18 +41,36 @@ fn act(e: &mut Engine, at: i64, _dev: &str, room: RoomClass, kind: ActivityKind)
 }
 
 /// An activity from a registered device (its health is tracked too).
-fn act_from(e: &mut Engine, at: i64, dev: &str, room: RoomClass, kind: ActivityKind) -> Vec<Signal> {
+fn act_from(
+    e: &mut Engine,
+    at: i64,
+    dev: &str,
+    room: RoomClass,
+    kind: ActivityKind,
+) -> Vec<Signal> {
     e.advance(at);
     e.observe(H, Some(dev), at, &[Input::Activity { room, kind }]);
     e.take_signals()
 }
 
 fn motion(e: &mut Engine, at: i64) -> Vec<Signal> {
-    act(e, at, "h1-pir-living", RoomClass::Living, ActivityKind::Motion)
+    act(
+        e,
+        at,
+        "h1-pir-living",
+        RoomClass::Living,
+        ActivityKind::Motion,
+    )
 }
 
 fn door(e: &mut Engine, at: i64) -> Vec<Signal> {
-    act(e, at, "h1-door", RoomClass::Entrance, ActivityKind::FrontDoor)
+    act(
+        e,
+        at,
+        "h1-door",
+        RoomClass::Entrance,
+        ActivityKind::FrontDoor,
+    )
 }
 
 fn run_to(e: &mut Engine, at: i64) -> Vec<Signal> {
@@ -61,7 +79,9 @@ fn run_to(e: &mut Engine, at: i64) -> Vec<Signal> {
 }
 
 fn raised(s: &[Signal], kind: AlertKind) -> Vec<&Signal> {
-    s.iter().filter(|x| x.kind == kind && x.action == SignalAction::Raise).collect()
+    s.iter()
+        .filter(|x| x.kind == kind && x.action == SignalAction::Raise)
+        .collect()
 }
 
 /// Days 0..n of an ordinary routine: up at 07:00, active every 20 min until 22:00, one
@@ -83,48 +103,112 @@ fn routine(e: &mut Engine, days: i64) -> Vec<Signal> {
 #[test]
 fn help_press_raises_a_critical_alert_at_once_and_a_second_press_cancels_it() {
     let mut e = engine();
-    e.observe(H, Some("h1-help"), t(0, "10:00"), &[Input::Help(HelpAction::Press)]);
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:00"),
+        &[Input::Help(HelpAction::Press)],
+    );
     let s = e.take_signals();
     assert_eq!(s.len(), 1);
-    assert_eq!((s[0].kind, s[0].severity, s[0].action), (AlertKind::Help, Severity::Critical, SignalAction::Raise));
+    assert_eq!(
+        (s[0].kind, s[0].severity, s[0].action),
+        (AlertKind::Help, Severity::Critical, SignalAction::Raise)
+    );
     assert_eq!(s[0].device_id.as_deref(), Some("h1-help"));
     assert_eq!(s[0].at_ms, t(0, "10:00"));
-    e.observe(H, Some("h1-help"), t(0, "10:00") + 4000, &[Input::Help(HelpAction::Cancel)]);
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:00") + 4000,
+        &[Input::Help(HelpAction::Cancel)],
+    );
     let c = e.take_signals();
-    assert_eq!((c[0].action, c[0].episode_ms), (SignalAction::Cancel, t(0, "10:00")), "same episode as the press");
+    assert_eq!(
+        (c[0].action, c[0].episode_ms),
+        (SignalAction::Cancel, t(0, "10:00")),
+        "same episode as the press"
+    );
 }
 
 #[test]
 fn a_fall_waits_for_im_ok_then_becomes_critical() {
     let mut e = engine();
-    e.observe(H, Some("h1-help"), t(0, "10:00"), &[Input::Fall(FallAction::Detected)]);
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:00"),
+        &[Input::Fall(FallAction::Detected)],
+    );
     let s = e.take_signals();
-    assert_eq!((s[0].kind, s[0].severity), (AlertKind::Fall, Severity::Warning), "on record at once");
+    assert_eq!(
+        (s[0].kind, s[0].severity),
+        (AlertKind::Fall, Severity::Warning),
+        "on record at once"
+    );
     assert!(raised(&run_to(&mut e, t(0, "10:00") + 39_000), AlertKind::Fall).is_empty());
     let s = run_to(&mut e, t(0, "10:01"));
     let f = raised(&s, AlertKind::Fall);
-    assert_eq!((f[0].severity, f[0].at_ms), (Severity::Critical, t(0, "10:00") + 40_000));
+    assert_eq!(
+        (f[0].severity, f[0].at_ms),
+        (Severity::Critical, t(0, "10:00") + 40_000)
+    );
 }
 
 #[test]
 fn a_fall_with_im_ok_in_the_window_is_cancelled_but_on_record() {
     let mut e = engine();
-    e.observe(H, Some("h1-help"), t(0, "10:00"), &[Input::Fall(FallAction::Detected)]);
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:00"),
+        &[Input::Fall(FallAction::Detected)],
+    );
     e.take_signals();
-    e.observe(H, Some("h1-help"), t(0, "10:00") + 12_000, &[Input::Fall(FallAction::Cancel)]);
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:00") + 12_000,
+        &[Input::Fall(FallAction::Cancel)],
+    );
     let c = e.take_signals();
-    assert_eq!((c[0].kind, c[0].action), (AlertKind::Fall, SignalAction::Cancel));
+    assert_eq!(
+        (c[0].kind, c[0].action),
+        (AlertKind::Fall, SignalAction::Cancel)
+    );
     assert!(raised(&run_to(&mut e, t(0, "11:00")), AlertKind::Fall).is_empty());
 }
 
 #[test]
 fn gas_alarm_is_critical_and_its_clear_is_reported_not_closed() {
     let mut e = engine();
-    e.observe(H, Some("h1-help"), t(0, "10:00"), &[Input::Gas { alarm: true, ppm: 6000 }]);
-    e.observe(H, Some("h1-help"), t(0, "10:20"), &[Input::Gas { alarm: false, ppm: 900 }]);
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:00"),
+        &[Input::Gas {
+            alarm: true,
+            ppm: 6000,
+        }],
+    );
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:20"),
+        &[Input::Gas {
+            alarm: false,
+            ppm: 900,
+        }],
+    );
     let s = e.take_signals();
-    assert_eq!((s[0].kind, s[0].severity, s[0].action), (AlertKind::Gas, Severity::Critical, SignalAction::Raise));
-    assert_eq!((s[1].action, s[1].episode_ms), (SignalAction::Clear, t(0, "10:00")));
+    assert_eq!(
+        (s[0].kind, s[0].severity, s[0].action),
+        (AlertKind::Gas, Severity::Critical, SignalAction::Raise)
+    );
+    assert_eq!(
+        (s[1].action, s[1].episode_ms),
+        (SignalAction::Clear, t(0, "10:00"))
+    );
 }
 
 #[test]
@@ -134,23 +218,42 @@ fn first_days_with_no_history_use_the_default_thresholds_with_a_prealarm() {
     let s = run_to(&mut e, t(0, "20:00"));
     let i = raised(&s, AlertKind::Inactivity);
     assert_eq!(i.len(), 2, "{s:#?}");
-    assert_eq!((i[0].severity, i[0].at_ms), (Severity::Warning, t(0, "15:24")));
-    assert_eq!((i[1].severity, i[1].at_ms), (Severity::Critical, t(0, "16:00")));
+    assert_eq!(
+        (i[0].severity, i[0].at_ms),
+        (Severity::Warning, t(0, "15:24"))
+    );
+    assert_eq!(
+        (i[1].severity, i[1].at_ms),
+        (Severity::Critical, t(0, "16:00"))
+    );
     // Moving again clears it.
     let c = motion(&mut e, t(0, "20:30"));
-    assert_eq!((c[0].kind, c[0].action), (AlertKind::Inactivity, SignalAction::Clear));
+    assert_eq!(
+        (c[0].kind, c[0].action),
+        (AlertKind::Inactivity, SignalAction::Clear)
+    );
 }
 
 #[test]
 fn a_learned_routine_shortens_the_daytime_threshold() {
     let mut e = engine();
-    assert!(raised(&routine(&mut e, 7), AlertKind::Inactivity).is_empty(), "an ordinary week raises nothing");
+    assert!(
+        raised(&routine(&mut e, 7), AlertKind::Inactivity).is_empty(),
+        "an ordinary week raises nothing"
+    );
     motion(&mut e, t(7, "07:00"));
     motion(&mut e, t(7, "10:00"));
     let s = run_to(&mut e, t(7, "18:00"));
     let i = raised(&s, AlertKind::Inactivity);
-    let alert = i.iter().find(|x| x.severity == Severity::Critical).expect("inactivity alert");
-    assert!(alert.at_ms <= t(7, "12:00"), "learned: alert within 2 h of a 10:00 silence, not 6 h; got {}", (alert.at_ms - t(7, "10:00")) / MIN);
+    let alert = i
+        .iter()
+        .find(|x| x.severity == Severity::Critical)
+        .expect("inactivity alert");
+    assert!(
+        alert.at_ms <= t(7, "12:00"),
+        "learned: alert within 2 h of a 10:00 silence, not 6 h; got {}",
+        (alert.at_ms - t(7, "10:00")) / MIN
+    );
 }
 
 #[test]
@@ -163,20 +266,26 @@ fn sleeping_through_the_usual_night_raises_nothing() {
 #[test]
 fn a_missed_wake_up_is_raised_at_the_usual_time_plus_the_margin_across_midnight() {
     let mut e = engine();
-    routine(&mut e, 7);
-    // Day 6 ended at 22:00; day 7: nobody gets up.
-    let s = run_to(&mut e, t(7, "12:00"));
+    routine(&mut e, 9);
+    // Day 8 ended at 22:00; day 9: nobody gets up.
+    let s = run_to(&mut e, t(9, "12:00"));
     let w = raised(&s, AlertKind::MissedWakeup);
     assert_eq!(w.len(), 1, "{s:#?}");
-    assert_eq!(w[0].at_ms, t(7, "07:45"), "usual 07:00 plus 45 min");
-    assert!(raised(&s, AlertKind::Inactivity).iter().all(|x| x.severity == Severity::Warning), "one alert per silence");
+    assert_eq!(w[0].at_ms, t(9, "07:45"), "usual 07:00 plus 45 min");
+    assert!(
+        raised(&s, AlertKind::Inactivity)
+            .iter()
+            .all(|x| x.severity == Severity::Warning),
+        "one alert per silence"
+    );
 }
 
 #[test]
 fn the_wake_up_cap_bounds_a_late_routine() {
-    let mut cfg = DetectConfig::default();
-    cfg.wake_cap = Some("10:30".into());
-    let mut e = engine_with(cfg);
+    let mut e = engine_with(DetectConfig {
+        wake_cap: Some("10:30".into()),
+        ..DetectConfig::default()
+    });
     for d in 0..5 {
         motion(&mut e, t(d, "11:30"));
         motion(&mut e, t(d, "21:00"));
@@ -206,15 +315,28 @@ fn front_door_then_silence_is_probably_out_and_not_back_is_raised_later() {
     door(&mut e, t(0, "09:10"));
     door(&mut e, t(0, "09:10") + 20_000);
     let s = run_to(&mut e, t(0, "20:00"));
-    assert!(raised(&s, AlertKind::Inactivity).is_empty(), "out is not inactive: {s:#?}");
+    assert!(
+        raised(&s, AlertKind::Inactivity).is_empty(),
+        "out is not inactive: {s:#?}"
+    );
     let s = run_to(&mut e, t(0, "23:00"));
     let nb = raised(&s, AlertKind::NotBack);
-    assert_eq!(nb[0].at_ms, t(0, "21:10"), "12 h default before an outing routine is learned");
+    assert_eq!(
+        nb[0].at_ms,
+        t(0, "21:10"),
+        "12 h default before an outing routine is learned"
+    );
     let back = door(&mut e, t(0, "23:30"));
-    assert_eq!((back[0].kind, back[0].action), (AlertKind::NotBack, SignalAction::Clear));
+    assert_eq!(
+        (back[0].kind, back[0].action),
+        (AlertKind::NotBack, SignalAction::Clear)
+    );
     // Coming home and then silence is inactivity again (the door did not make it "out").
     let s = run_to(&mut e, t(1, "12:00"));
-    assert!(!raised(&s, AlertKind::Inactivity).is_empty() || !raised(&s, AlertKind::MissedWakeup).is_empty());
+    assert!(
+        !raised(&s, AlertKind::Inactivity).is_empty()
+            || !raised(&s, AlertKind::MissedWakeup).is_empty()
+    );
 }
 
 #[test]
@@ -224,9 +346,15 @@ fn a_night_exit_without_return_is_raised_but_a_routine_one_is_not() {
     door(&mut e, t(0, "00:30"));
     let s = run_to(&mut e, t(0, "01:30"));
     let n = raised(&s, AlertKind::NightExit);
-    assert_eq!((n[0].at_ms, n[0].severity), (t(0, "01:00"), Severity::Critical));
+    assert_eq!(
+        (n[0].at_ms, n[0].severity),
+        (t(0, "01:00"), Severity::Critical)
+    );
     let back = door(&mut e, t(0, "01:40"));
-    assert!(back.iter().any(|x| x.kind == AlertKind::NightExit && x.action == SignalAction::Clear));
+    assert!(
+        back.iter()
+            .any(|x| x.kind == AlertKind::NightExit && x.action == SignalAction::Clear)
+    );
 
     // Someone who goes out at half past midnight most nights.
     let mut e = engine();
@@ -245,8 +373,20 @@ fn a_night_exit_without_return_is_raised_but_a_routine_one_is_not() {
 #[test]
 fn a_long_bathroom_stay_is_raised_when_the_home_has_a_bathroom_sensor() {
     let mut e = engine();
-    act(&mut e, t(0, "10:00"), "h1-pir-bath", RoomClass::Bathroom, ActivityKind::Motion);
-    act(&mut e, t(0, "10:40"), "h1-pir-bath", RoomClass::Bathroom, ActivityKind::Motion);
+    act(
+        &mut e,
+        t(0, "10:00"),
+        "h1-pir-bath",
+        RoomClass::Bathroom,
+        ActivityKind::Motion,
+    );
+    act(
+        &mut e,
+        t(0, "10:40"),
+        "h1-pir-bath",
+        RoomClass::Bathroom,
+        ActivityKind::Motion,
+    );
     let s = run_to(&mut e, t(0, "12:00"));
     assert_eq!(raised(&s, AlertKind::LongBathroom)[0].at_ms, t(0, "11:30"));
 }
@@ -255,17 +395,45 @@ fn a_long_bathroom_stay_is_raised_when_the_home_has_a_bathroom_sensor() {
 fn a_silent_device_is_a_technician_alert_not_an_elder_in_trouble() {
     let mut e = engine();
     e.recovered(t(0, "08:00"));
-    for dev in ["h1-door", "h1-pir-living", "h1-pir-bedroom", "h1-pir-bath", "h1-help"] {
-        e.observe(H, Some(dev), t(0, "08:00"), &[Input::Heartbeat { interval_s: 300, battery_pct: Some(90) }]);
+    for dev in [
+        "h1-door",
+        "h1-pir-living",
+        "h1-pir-bedroom",
+        "h1-pir-bath",
+        "h1-help",
+    ] {
+        e.observe(
+            H,
+            Some(dev),
+            t(0, "08:00"),
+            &[Input::Heartbeat {
+                interval_s: 300,
+                battery_pct: Some(90),
+            }],
+        );
     }
-    act_from(&mut e, t(0, "08:01"), "h1-pir-living", RoomClass::Living, ActivityKind::Motion);
+    act_from(
+        &mut e,
+        t(0, "08:01"),
+        "h1-pir-living",
+        RoomClass::Living,
+        ActivityKind::Motion,
+    );
     // Every device but the living-room PIR keeps beating.
     let mut s = Vec::new();
     let mut now = t(0, "08:05");
     while now <= t(0, "08:40") {
         s.extend(run_to(&mut e, now));
         for dev in ["h1-door", "h1-pir-bedroom", "h1-pir-bath", "h1-help"] {
-            e.observe(H, Some(dev), now, &[Input::Heartbeat { interval_s: 300, battery_pct: Some(90) }]);
+            e.observe(
+                H,
+                Some(dev),
+                now,
+                &[Input::Heartbeat {
+                    interval_s: 300,
+                    battery_pct: Some(90),
+                }],
+            );
         }
         now += 5 * MIN;
     }
@@ -273,7 +441,11 @@ fn a_silent_device_is_a_technician_alert_not_an_elder_in_trouble() {
     let off = raised(&s, AlertKind::DeviceOffline);
     assert_eq!(off.len(), 1, "{s:#?}");
     assert_eq!(off[0].device_id.as_deref(), Some("h1-pir-living"));
-    assert_eq!(off[0].at_ms, t(0, "08:01") + 2 * 300_000 + 120_000, "two intervals plus the grace");
+    assert_eq!(
+        off[0].at_ms,
+        t(0, "08:01") + 2 * 300_000 + 120_000,
+        "two intervals plus the grace"
+    );
     assert!(AlertKind::DeviceOffline.audience() == crate::signal::Audience::Technician);
 }
 
@@ -281,13 +453,27 @@ fn a_silent_device_is_a_technician_alert_not_an_elder_in_trouble() {
 fn a_home_whose_sensors_are_mostly_offline_is_not_called_inactive() {
     let mut e = engine();
     e.recovered(t(0, "08:00"));
-    act_from(&mut e, t(0, "08:00"), "h1-pir-living", RoomClass::Living, ActivityKind::Motion);
+    act_from(
+        &mut e,
+        t(0, "08:00"),
+        "h1-pir-living",
+        RoomClass::Living,
+        ActivityKind::Motion,
+    );
     // Only the help button keeps beating; the activity sensors fall silent.
     let mut s = Vec::new();
     let mut now = t(0, "08:05");
     while now <= t(0, "23:00") {
         s.extend(run_to(&mut e, now));
-        e.observe(H, Some("h1-help"), now, &[Input::Heartbeat { interval_s: 300, battery_pct: Some(90) }]);
+        e.observe(
+            H,
+            Some("h1-help"),
+            now,
+            &[Input::Heartbeat {
+                interval_s: 300,
+                battery_pct: Some(90),
+            }],
+        );
         now += 5 * MIN;
     }
     assert!(raised(&s, AlertKind::Inactivity).is_empty(), "{s:#?}");
@@ -302,55 +488,118 @@ fn a_blind_gateway_raises_one_system_alert_and_claims_no_inactivity() {
     let s = run_to(&mut e, t(0, "18:00"));
     let b = raised(&s, AlertKind::GatewayBlind);
     assert_eq!(b.len(), 1);
-    assert_eq!((b[0].household_id.as_deref(), b[0].at_ms), (None, t(0, "10:30") + 30_000));
+    assert_eq!(
+        (b[0].household_id.as_deref(), b[0].at_ms),
+        (None, t(0, "10:30") + 30_000)
+    );
     assert!(raised(&s, AlertKind::Inactivity).is_empty(), "{s:#?}");
     // Back at 18:00: the overdue deadline waits one recovery grace for replayed events.
     e.set_connected(true, t(0, "18:00"));
     let s = run_to(&mut e, t(0, "18:00") + 59_000);
-    assert!(s.iter().any(|x| x.kind == AlertKind::GatewayBlind && x.action == SignalAction::Clear));
+    assert!(
+        s.iter()
+            .any(|x| x.kind == AlertKind::GatewayBlind && x.action == SignalAction::Clear)
+    );
     assert!(raised(&s, AlertKind::Inactivity).is_empty());
     let s = run_to(&mut e, t(0, "18:02"));
-    assert!(!raised(&s, AlertKind::Inactivity).is_empty(), "then it is raised: the gateway knows nothing newer");
+    assert!(
+        !raised(&s, AlertKind::Inactivity).is_empty(),
+        "then it is raised: the gateway knows nothing newer"
+    );
 }
 
 #[test]
 fn many_devices_offline_at_once_is_one_system_alert_not_a_storm() {
     let mut e = Engine::new(DetectConfig::default().compile().unwrap(), LocalTime::utc());
     for h in 0..20 {
-        e.add_device(&format!("h{h}"), &format!("h{h}-pir"), true, RoomClass::Living);
+        e.add_device(
+            &format!("h{h}"),
+            &format!("h{h}-pir"),
+            true,
+            RoomClass::Living,
+        );
     }
     e.recovered(t(0, "08:00"));
     for h in 0..20 {
         // Heartbeats spread over the interval, then the network goes.
         let at = t(0, "08:00") + h * 15_000;
-        e.observe(&format!("h{h}"), Some(&format!("h{h}-pir")), at, &[Input::Heartbeat { interval_s: 300, battery_pct: None }]);
+        e.observe(
+            &format!("h{h}"),
+            Some(&format!("h{h}-pir")),
+            at,
+            &[Input::Heartbeat {
+                interval_s: 300,
+                battery_pct: None,
+            }],
+        );
     }
     let s = run_to(&mut e, t(0, "09:00"));
     assert_eq!(raised(&s, AlertKind::GatewayBlind).len(), 1, "{s:#?}");
-    assert!(raised(&s, AlertKind::DeviceOffline).is_empty(), "no storm: {s:#?}");
+    assert!(
+        raised(&s, AlertKind::DeviceOffline).is_empty(),
+        "no storm: {s:#?}"
+    );
 }
 
 #[test]
 fn an_installation_test_raises_no_caseworker_alert() {
     let mut e = engine();
-    e.set_mode(H, HouseholdMode::InstallTest, Some(t(0, "12:00")), t(0, "10:00"));
-    e.observe(H, Some("h1-help"), t(0, "10:01"), &[Input::Help(HelpAction::Press)]);
-    e.observe(H, Some("h1-help"), t(0, "10:02"), &[Input::Gas { alarm: true, ppm: 6000 }]);
-    e.observe(H, Some("h1-help"), t(0, "10:03"), &[Input::Tamper { open: true }]);
+    e.set_mode(
+        H,
+        HouseholdMode::InstallTest,
+        Some(t(0, "12:00")),
+        t(0, "10:00"),
+    );
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:01"),
+        &[Input::Help(HelpAction::Press)],
+    );
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:02"),
+        &[Input::Gas {
+            alarm: true,
+            ppm: 6000,
+        }],
+    );
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "10:03"),
+        &[Input::Tamper { open: true }],
+    );
     let s = e.take_signals();
-    assert!(s.iter().all(|x| x.kind.audience() != crate::signal::Audience::Caseworker), "{s:#?}");
+    assert!(
+        s.iter()
+            .all(|x| x.kind.audience() != crate::signal::Audience::Caseworker),
+        "{s:#?}"
+    );
 }
 
 #[test]
 fn low_battery_has_hysteresis() {
     let mut e = engine();
     let hb = |e: &mut Engine, at, b| {
-        e.observe(H, Some("h1-help"), at, &[Input::Heartbeat { interval_s: 300, battery_pct: Some(b) }]);
+        e.observe(
+            H,
+            Some("h1-help"),
+            at,
+            &[Input::Heartbeat {
+                interval_s: 300,
+                battery_pct: Some(b),
+            }],
+        );
         e.take_signals()
     };
     assert!(hb(&mut e, t(0, "10:00"), 30).is_empty());
     assert_eq!(hb(&mut e, t(0, "10:05"), 15)[0].action, SignalAction::Raise);
-    assert!(hb(&mut e, t(0, "10:10"), 20).is_empty(), "no flapping between 15 and 25 %");
+    assert!(
+        hb(&mut e, t(0, "10:10"), 20).is_empty(),
+        "no flapping between 15 and 25 %"
+    );
     assert_eq!(hb(&mut e, t(0, "10:15"), 26)[0].action, SignalAction::Clear);
 }
 
@@ -358,9 +607,21 @@ fn low_battery_has_hysteresis() {
 fn a_restored_snapshot_fires_each_pending_alert_once_at_its_time() {
     // A household without registered devices (device health is not the point here).
     let mut e = Engine::new(DetectConfig::default().compile().unwrap(), LocalTime::utc());
-    e.observe(H, None, t(0, "10:00"), &[Input::Activity { room: RoomClass::Living, kind: ActivityKind::Motion }]);
+    e.observe(
+        H,
+        None,
+        t(0, "10:00"),
+        &[Input::Activity {
+            room: RoomClass::Living,
+            kind: ActivityKind::Motion,
+        }],
+    );
     run_to(&mut e, t(0, "12:00"));
-    let snap: Vec<Vec<u8>> = e.take_dirty().iter().map(|h| postcard::to_stdvec(h).unwrap()).collect();
+    let snap: Vec<Vec<u8>> = e
+        .take_dirty()
+        .iter()
+        .map(|h| postcard::to_stdvec(h).unwrap())
+        .collect();
 
     let mut e2 = Engine::new(DetectConfig::default().compile().unwrap(), LocalTime::utc());
     for b in snap {
@@ -369,11 +630,17 @@ fn a_restored_snapshot_fires_each_pending_alert_once_at_its_time() {
     e2.recovered(t(0, "12:00"));
     let s = run_to(&mut e2, t(0, "20:00"));
     let i = raised(&s, AlertKind::Inactivity);
-    assert_eq!(i.iter().map(|x| (x.severity, x.at_ms)).collect::<Vec<_>>(), vec![
-        (Severity::Warning, t(0, "15:24")),
-        (Severity::Critical, t(0, "16:00"))
-    ]);
-    assert!(raised(&run_to(&mut e2, t(0, "23:00")), AlertKind::Inactivity).is_empty(), "never twice");
+    assert_eq!(
+        i.iter().map(|x| (x.severity, x.at_ms)).collect::<Vec<_>>(),
+        vec![
+            (Severity::Warning, t(0, "15:24")),
+            (Severity::Critical, t(0, "16:00"))
+        ]
+    );
+    assert!(
+        raised(&run_to(&mut e2, t(0, "23:00")), AlertKind::Inactivity).is_empty(),
+        "never twice"
+    );
 }
 
 #[test]
