@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # --- what the tests need -----------------------------------------------------------
-APT_PACKAGES=(mosquitto mosquitto-clients)
-RUST_TARGETS=(thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+APT_PACKAGES=(mosquitto mosquitto-clients qemu-system-arm)
+# Microcontroller targets: the firmware library cross-builds for the first two; the
+# pendant image (firmware/pendant, QEMU lm3s6965evb) is Cortex-M3.
+RUST_TARGETS=(thumbv7em-none-eabihf riscv32imc-unknown-none-elf thumbv7m-none-eabi)
+LIB_TARGETS=(thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -33,11 +36,13 @@ done
 # --- checks --------------------------------------------------------------------------
 step "format"
 cargo fmt --all -- --check
+cargo fmt --manifest-path firmware/pendant/Cargo.toml -- --check
 
 step "firmware: no_std cross-builds"
-for t in "${RUST_TARGETS[@]}"; do
+for t in "${LIB_TARGETS[@]}"; do
   cargo build -q -p anxin-firmware --target "$t"
 done
+(cd firmware/pendant && cargo clippy -q --release -- -D warnings)
 
 step "tests (unit, golden, integration, end-to-end)"
 cargo test --workspace --all-features
