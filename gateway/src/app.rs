@@ -59,6 +59,8 @@ pub struct Services {
     pub cancel: CancellationToken,
     /// Every spawned task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Signals in flight between detection and the workflow.
+    pub signals: Arc<crate::signal::SignalLedger>,
 }
 
 /// A running gateway.
@@ -187,6 +189,7 @@ impl Gateway {
             mqtt_connected: session.connected.clone(),
             cancel: cancel.clone(),
             tasks: tasks.clone(),
+            signals: Arc::default(),
         };
 
         let (detect_tx, detect_rx) = mpsc::channel(PIPELINE_QUEUE);

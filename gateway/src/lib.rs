@@ -15,6 +15,7 @@ pub mod detect;
 pub mod history;
 pub mod http;
 pub mod ingest;
+pub mod notify;
 pub mod signal;
 pub mod store;
 pub mod telemetry;

@@ -3,6 +3,8 @@
 //! keeps one open alert per (household, kind) and counts repeats; detection never talks
 //! to people directly.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 /// What the alert is about.
@@ -165,4 +167,30 @@ pub struct Signal {
     /// A short human-readable reason, e.g. "no sign of life for 5 h 12 min (usual at
     /// this hour: up to 3 h)".
     pub reason: String,
+}
+
+/// Counts signals sent by detection and signals the workflow has durably applied, so
+/// that detection writes a snapshot (which marks its alerts as raised) only when nothing
+/// it sent is still in flight: a crash can then re-derive a signal, never lose one.
+#[derive(Debug, Default)]
+pub struct SignalLedger {
+    sent: AtomicU64,
+    done: AtomicU64,
+}
+
+impl SignalLedger {
+    /// Detection sent one.
+    pub fn sent(&self) {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The workflow finished with one (stored, or rejected for good).
+    pub fn done(&self) {
+        self.done.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Nothing in flight.
+    pub fn settled(&self) -> bool {
+        self.done.load(Ordering::SeqCst) >= self.sent.load(Ordering::SeqCst)
+    }
 }

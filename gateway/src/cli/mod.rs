@@ -2,7 +2,9 @@
 
 mod demo;
 mod eval;
+mod org;
 mod replay;
+mod report;
 mod run;
 
 use std::path::PathBuf;
@@ -29,6 +31,10 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Measure detection on the Ordóñez homes (false alerts, detection delay).
     Eval(eval::EvalArgs),
+    /// The organisation: import rosters of committees, caseworkers and households.
+    Org(org::OrgArgs),
+    /// Export ledgers and figures (contacts, alerts, needs, KPIs, coverage, roster).
+    Report(report::ReportArgs),
 }
 
 /// Options shared by every command that touches the store.
@@ -46,6 +52,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => run::run(a).await,
         Command::Replay(a) => replay::run_replay(a),
         Command::Eval(a) => eval::run_eval(a),
+        Command::Org(a) => org::run(a).await,
+        Command::Report(a) => report::run(a).await,
     }
 }
 

@@ -128,6 +128,15 @@ impl Engine {
         self.reschedule(i);
     }
 
+    /// Whether `device` is known as a device of `household`.
+    pub fn knows_device(&self, household: &str, device: &str) -> bool {
+        self.devices.get(device).is_some_and(|(i, _)| {
+            self.households
+                .get(*i as usize)
+                .is_some_and(|h| &*h.id == household)
+        })
+    }
+
     /// Registers (or updates) a device of a household.
     pub fn add_device(
         &mut self,

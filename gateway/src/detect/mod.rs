@@ -377,6 +377,7 @@ pub async fn start(
                 m.signals.get_or_create(&SignalLabels { kind: sig.kind.as_str(), action: action_str(sig.action) }).inc();
                 debug!(household_id = sig.household_id.as_deref().unwrap_or(""), kind = sig.kind.as_str(), reason = %sig.reason, "signal");
                 let _ = tap.send(sig.clone());
+                s.signals.sent();
                 if signals.send(sig).await.is_err() {
                     warn!("workflow stopped; signal not delivered");
                 }
@@ -393,6 +394,15 @@ fn apply(engine: &mut Engine, o: &Observation, now: i64, last_journal: &mut i64)
     };
     if let ObservationKind::Event { journal_id, .. } = o.what {
         *last_journal = (*last_journal).max(journal_id);
+    }
+    // A device registered while the gateway runs is learned from its first message.
+    if !engine.knows_device(h, &o.device_id) {
+        engine.add_device(
+            h,
+            &o.device_id,
+            senses_activity(&o.device_kind),
+            RoomClass::from_name(o.room.as_deref()),
+        );
     }
     // Fire what was due before this happened, then apply it.
     engine.advance(o.at_ms.min(now));
@@ -442,6 +452,11 @@ fn command(engine: &mut Engine, c: Command, now: i64) {
 }
 
 async fn save_snapshot(engine: &mut Engine, s: &Services, cursor: i64, m: &DetectMetrics) {
+    if !s.signals.settled() {
+        // A signal is still on its way to the workflow: snapshot at the next tick, so that
+        // a crash now re-derives it rather than losing it.
+        return;
+    }
     let now = s.clock.now_ms();
     let dirty = engine.take_dirty();
     if dirty.is_empty() {

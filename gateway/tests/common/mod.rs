@@ -2,6 +2,8 @@
 //! temporary store, and a scriptable device that speaks the wire protocol directly.
 #![allow(dead_code)]
 
+pub mod victoria;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,0 +1,403 @@
+//! The embedded history writer: turns journal events (read back by `journal_id` with a
+//! persisted cursor), availability changes and folded heartbeats into rows of
+//! `history_points`, in one transaction with the cursors, so that a crash loses or
+//! repeats nothing. It also owns the id sequence (`next_id`) shared by points and hourly
+//! aggregates, so ids are committed in increasing order and the sink can follow them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anxin_firmware::wire::EventBody;
+use sqlx::Row;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, warn};
+
+use super::cursor;
+use super::model::{self, DAY_MS, Health, Point, Tags, hour_of};
+use super::{DropReason, HistoryConfig, HistoryError, HistoryMetrics, Pending, Shared};
+use crate::clock::SharedClock;
+use crate::ingest::Registry;
+use crate::store::{Store, placeholders};
+
+/// Rows per multi-row INSERT (9 columns: within every engine's parameter limit).
+const INSERT_CHUNK: usize = 1000;
+/// How often the writer looks at the journal and closed hours without being woken.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// What history last wrote for a device.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct DeviceState {
+    pub online: Option<bool>,
+    pub online_ms: Option<i64>,
+    pub health: Health,
+    pub health_ms: Option<i64>,
+}
+
+/// The writer task's state.
+pub(crate) struct Writer {
+    pub(crate) store: Store,
+    pub(crate) cfg: Arc<HistoryConfig>,
+    pub(crate) clock: SharedClock,
+    pub(crate) metrics: Arc<HistoryMetrics>,
+    registry: Registry,
+    pub(crate) shared: Arc<Shared>,
+    pending: Arc<Mutex<Pending>>,
+    journal: i64,
+    pub(crate) next_id: i64,
+    devices: HashMap<Arc<str>, DeviceState>,
+    /// (household, hour) rows known to be in `history_dirty_hours`.
+    pub(crate) marked: HashSet<(Arc<str>, i64)>,
+    unparsable: u64,
+}
+
+impl Writer {
+    /// Loads the cursors and device states, and writes the availability changes that a
+    /// crash may have kept out of the history (the store's `device_health` has the last).
+    pub async fn open(
+        store: Store,
+        cfg: Arc<HistoryConfig>,
+        clock: SharedClock,
+        metrics: Arc<HistoryMetrics>,
+        registry: Registry,
+        shared: Arc<Shared>,
+        pending: Arc<Mutex<Pending>>,
+    ) -> Result<Writer, HistoryError> {
+        let pool = store.pool();
+        let journal = cursor::get(pool, cursor::JOURNAL).await?.unwrap_or(0);
+        let next_id = cursor::get(pool, cursor::NEXT_ID).await?.unwrap_or(1);
+        let rows = sqlx::query(
+            "SELECT device_id, online, online_ms, battery_pct, battery_mv, rssi_dbm, temp_dc, health_ms \
+             FROM history_device_state",
+        )
+        .fetch_all(pool)
+        .await?;
+        let mut devices = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get("device_id")?;
+            let online: Option<i32> = r.try_get("online")?;
+            devices.insert(
+                Arc::from(id),
+                DeviceState {
+                    online: online.map(|o| o != 0),
+                    online_ms: r.try_get("online_ms")?,
+                    health: Health {
+                        battery_pct: r.try_get("battery_pct")?,
+                        battery_mv: r.try_get("battery_mv")?,
+                        rssi_dbm: r.try_get("rssi_dbm")?,
+                        temp_dc: r.try_get("temp_dc")?,
+                    },
+                    health_ms: r.try_get("health_ms")?,
+                },
+            );
+        }
+        shared.journal.send_replace(journal);
+        shared.high_water.send_replace(next_id - 1);
+        let mut w = Writer {
+            store,
+            cfg,
+            clock,
+            metrics,
+            registry,
+            shared,
+            pending,
+            journal,
+            next_id,
+            devices,
+            marked: HashSet::new(),
+            unparsable: 0,
+        };
+        w.reconcile_availability().await?;
+        Ok(w)
+    }
+
+    /// The last id committed.
+    pub fn high_water(&self) -> i64 {
+        self.next_id - 1
+    }
+
+    fn tags_of(&self, device_id: &str, household_id: Option<Arc<str>>) -> Tags {
+        let reg = self.registry.get(device_id);
+        Tags {
+            household_id,
+            device_id: Arc::from(device_id),
+            room: reg.as_ref().and_then(|r| r.room.clone()),
+            kind: reg.map(|r| r.kind).unwrap_or_else(|| Arc::from("unknown")),
+        }
+    }
+
+    async fn reconcile_availability(&mut self) -> Result<(), HistoryError> {
+        let rows = sqlx::query(
+            "SELECT device_id, online, status_ms FROM device_health WHERE status_ms IS NOT NULL",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut pending = Pending::default();
+        for r in rows {
+            let id: String = r.try_get("device_id")?;
+            let online: i32 = r.try_get("online")?;
+            let at: i64 = r.try_get("status_ms")?;
+            let known = self.devices.get(id.as_str()).and_then(|d| d.online_ms);
+            if known.is_none_or(|k| k < at) {
+                let household = self.registry.get(&id).and_then(|r| r.household_id);
+                pending
+                    .online
+                    .push((self.tags_of(&id, household), online != 0, at));
+            }
+        }
+        if !pending.online.is_empty() {
+            debug!(
+                devices = pending.online.len(),
+                "history: writing availability changes missed before a restart"
+            );
+            self.pending
+                .lock()
+                .map_err(|_| HistoryError::Stopped)?
+                .restore(pending);
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending and the next journal batch. True when more journal events
+    /// are waiting.
+    pub async fn step(&mut self) -> Result<bool, HistoryError> {
+        let limit = i64::from(self.cfg.write_batch.max(1));
+        // Read outside the write transaction: SQLite's transaction then starts with a
+        // write and waits its turn instead of failing to upgrade.
+        let rows = sqlx::query(
+            "SELECT journal_id, device_id, household_id, event_ms, body FROM events \
+             WHERE journal_id > $1 ORDER BY journal_id LIMIT $2",
+        )
+        .bind(self.journal)
+        .bind(limit)
+        .fetch_all(self.store.pool())
+        .await?;
+        let taken = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return Err(HistoryError::Stopped),
+        };
+        match self.write(&rows, &taken).await {
+            Ok(()) => {
+                self.shared
+                    .obs_written
+                    .fetch_add(taken.folded, Ordering::SeqCst);
+                self.shared.high_water.send_replace(self.next_id - 1);
+                Ok(rows.len() as i64 == limit)
+            }
+            Err(e) => {
+                if let Ok(mut p) = self.pending.lock() {
+                    p.restore(taken);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn write(
+        &mut self,
+        rows: &[sqlx::any::AnyRow],
+        taken: &Pending,
+    ) -> Result<(), HistoryError> {
+        let now = self.clock.now_ms();
+        let mut points: Vec<Point> = Vec::with_capacity(rows.len() + taken.online.len());
+        let mut last_journal = self.journal;
+        for r in rows {
+            last_journal = r.try_get("journal_id")?;
+            let device: String = r.try_get("device_id")?;
+            let household: Option<String> = r.try_get("household_id")?;
+            let at: i64 = r.try_get("event_ms")?;
+            let body: String = r.try_get("body")?;
+            let Ok(ev) = serde_json::from_str::<EventBody>(&body) else {
+                self.metrics.dropped(DropReason::unparsable, 1);
+                self.unparsable += 1;
+                if self.unparsable <= 20 || self.unparsable.is_power_of_two() {
+                    warn!(device_id = %device, journal_id = last_journal, "history: event body unreadable; skipped");
+                }
+                continue;
+            };
+            let tags = self.tags_of(&device, household.map(Arc::from));
+            points.extend(model::event_points(&tags, &ev, at));
+        }
+
+        let mut changed: HashMap<Arc<str>, DeviceState> = HashMap::new();
+        for (tags, online, at) in &taken.online {
+            points.push(model::online_point(tags, *online, *at));
+            let st = changed.entry(tags.device_id.clone()).or_insert_with(|| {
+                self.devices
+                    .get(&tags.device_id)
+                    .cloned()
+                    .unwrap_or_default()
+            });
+            if st.online_ms.is_none_or(|m| m <= *at) {
+                st.online = Some(*online);
+                st.online_ms = Some(*at);
+            }
+        }
+        let max_gap = (self.cfg.health_interval_s as i64).saturating_mul(1000);
+        for (device, (tags, health, at)) in &taken.health {
+            let st = changed
+                .entry(device.clone())
+                .or_insert_with(|| self.devices.get(device).cloned().unwrap_or_default());
+            let last = st.health_ms.map(|ms| (&st.health, ms));
+            if model::health_due(health, last, *at, max_gap) {
+                points.extend(health.points(tags, *at));
+                st.health = *health;
+                st.health_ms = Some(*at);
+            }
+        }
+        changed.retain(|k, v| self.devices.get(k) != Some(v));
+
+        // One value per series and millisecond: InfluxDB would merge two into one.
+        let mut seen: HashSet<(Arc<str>, &'static str, &'static str, i64)> = HashSet::new();
+        for p in &mut points {
+            while !seen.insert((p.device_id.clone(), p.measurement, p.field, p.at_ms)) {
+                p.at_ms += 1;
+            }
+        }
+
+        let oldest_hour = hour_of(now - i64::from(self.cfg.raw_retention_days) * DAY_MS);
+        let mut dirty: HashSet<(Arc<str>, i64)> = HashSet::new();
+        let from_points = points
+            .iter()
+            .filter_map(|p| p.household_id.clone().map(|h| (h, hour_of(p.at_ms))));
+        for key in from_points.chain(taken.hours.iter().cloned()) {
+            if key.1 >= oldest_hour && !self.marked.contains(&key) {
+                dirty.insert(key);
+            }
+        }
+
+        if points.is_empty()
+            && last_journal == self.journal
+            && dirty.is_empty()
+            && changed.is_empty()
+        {
+            return Ok(());
+        }
+
+        let first_id = self.next_id;
+        let next_id = first_id + points.len() as i64;
+        let mut tx = self.store.pool().begin().await?;
+        for (c, chunk) in points.chunks(INSERT_CHUNK).enumerate() {
+            let sql = format!(
+                "INSERT INTO history_points (point_id, at_ms, household_id, device_id, room, kind, \
+                 measurement, field, value) VALUES {}",
+                placeholders(chunk.len(), 9)
+            );
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, p) in chunk.iter().enumerate() {
+                q = q
+                    .bind(first_id + (c * INSERT_CHUNK + i) as i64)
+                    .bind(p.at_ms)
+                    .bind(p.household_id.as_deref())
+                    .bind(&*p.device_id)
+                    .bind(p.room.as_deref())
+                    .bind(&*p.kind)
+                    .bind(p.measurement)
+                    .bind(p.field)
+                    .bind(p.value);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let dirty_rows: Vec<&(Arc<str>, i64)> = dirty.iter().collect();
+        for chunk in dirty_rows.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO history_dirty_hours (household_id, hour_ms) VALUES {} \
+                 ON CONFLICT (household_id, hour_ms) DO NOTHING",
+                placeholders(chunk.len(), 2)
+            );
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (h, hour) in chunk {
+                q = q.bind(&**h).bind(*hour);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let states: Vec<(&Arc<str>, &DeviceState)> = changed.iter().collect();
+        for chunk in states.chunks(INSERT_CHUNK / 2) {
+            let sql = format!(
+                "INSERT INTO history_device_state (device_id, online, online_ms, battery_pct, battery_mv, \
+                 rssi_dbm, temp_dc, health_ms) VALUES {} ON CONFLICT (device_id) DO UPDATE SET \
+                 online = excluded.online, online_ms = excluded.online_ms, battery_pct = excluded.battery_pct, \
+                 battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, temp_dc = excluded.temp_dc, \
+                 health_ms = excluded.health_ms",
+                placeholders(chunk.len(), 8)
+            );
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (d, s) in chunk {
+                q = q
+                    .bind(&***d)
+                    .bind(s.online.map(i32::from))
+                    .bind(s.online_ms)
+                    .bind(s.health.battery_pct)
+                    .bind(s.health.battery_mv)
+                    .bind(s.health.rssi_dbm)
+                    .bind(s.health.temp_dc)
+                    .bind(s.health_ms);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        cursor::set(&mut *tx, cursor::JOURNAL, last_journal).await?;
+        cursor::set(&mut *tx, cursor::NEXT_ID, next_id).await?;
+        tx.commit().await?;
+
+        self.journal = last_journal;
+        self.next_id = next_id;
+        self.devices.extend(changed);
+        self.marked.extend(dirty);
+        self.metrics.written("embedded", points.len());
+        self.shared.journal.send_replace(last_journal);
+        Ok(())
+    }
+
+    /// Runs until `cancel`: writes whenever woken (an observation arrived) or every
+    /// second, and closes finished hours.
+    pub async fn run(mut self, wake: Arc<Notify>, cancel: CancellationToken) {
+        let mut retry = Duration::from_millis(100);
+        let mut last_hours: Option<Instant> = None;
+        let mut more_hours = false;
+        loop {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let mut more = match self.step().await {
+                Ok(m) => {
+                    retry = Duration::from_millis(100);
+                    m
+                }
+                Err(e) => {
+                    error!(error = %e, retry_ms = retry.as_millis() as u64, "history write failed; retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(retry) => {}
+                    }
+                    retry = (retry * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if more_hours || last_hours.is_none_or(|t| t.elapsed() >= IDLE_POLL) {
+                last_hours = Some(Instant::now());
+                match self.close_hours().await {
+                    Ok(m) => more_hours = m,
+                    Err(e) => {
+                        more_hours = false;
+                        error!(error = %e, "history: hourly aggregation failed; retrying later");
+                    }
+                }
+                more |= more_hours;
+            }
+            if more {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The daily-contact ledger (一日三问 台账): who was contacted, how, with what outcome
+//! and needs. "No answer" with no sign of life today makes a visit task; a visit closes
+//! the household's open visit tasks. Coverage per caseworker, committee, street and day,
+//! and the end-of-day list of households nobody contacted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::kpi::GroupBy;
+use super::needs::{Need, NewNeed, insert_need};
+use super::org::{Household, Scope};
+use super::time::next_day;
+use super::{
+    Actor, ContactMethod, ContactOutcome, HouseholdId, NeedCategory, TaskId, UserId, WorkflowError,
+    WorkflowHandle, activity, audit, db, new_id,
+};
+
+/// A contact to record.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NewContact {
+    /// Household.
+    pub household_id: HouseholdId,
+    /// Phone, WeChat or visit.
+    pub method: ContactMethod,
+    /// Well, needs help, no answer, not at home.
+    pub outcome: ContactOutcome,
+    /// Note.
+    #[serde(default)]
+    pub note: String,
+    /// Needs raised (category, description).
+    #[serde(default)]
+    pub needs: Vec<(NeedCategory, String)>,
+    /// When (default: now).
+    #[serde(default)]
+    pub at_ms: Option<i64>,
+}
+
+/// A recorded contact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactRecord {
+    /// Id.
+    pub id: String,
+    /// Household.
+    pub household_id: HouseholdId,
+    /// Who made it.
+    pub user_id: UserId,
+    /// Local day.
+    pub day: String,
+    /// When.
+    pub at_ms: i64,
+    /// How.
+    pub method: ContactMethod,
+    /// Outcome.
+    pub outcome: ContactOutcome,
+    /// Note.
+    pub note: String,
+}
+
+/// A visit task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitTask {
+    /// Id.
+    pub id: TaskId,
+    /// Household.
+    pub household_id: HouseholdId,
+    /// Who goes.
+    pub assignee_id: Option<UserId>,
+    /// Local day it was made.
+    pub day: String,
+    /// Why.
+    pub reason: String,
+    /// The contact that made it.
+    pub contact_id: Option<String>,
+    /// `open`, `done`, `cancelled`.
+    pub state: String,
+    /// Made at.
+    pub created_ms: i64,
+    /// Done at.
+    pub done_ms: Option<i64>,
+    /// By.
+    pub done_by: Option<String>,
+    /// Note.
+    pub note: Option<String>,
+}
+
+/// What recording a contact did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactRecorded {
+    /// The contact.
+    pub contact: ContactRecord,
+    /// Needs created from it.
+    pub needs: Vec<Need>,
+    /// The visit task it made (no answer, no sign of life today).
+    pub visit_task: Option<VisitTask>,
+    /// Visit tasks it closed (a visit).
+    pub closed_tasks: Vec<TaskId>,
+}
+
+/// Contact coverage of one group on one day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoverageRow {
+    /// Local day.
+    pub day: String,
+    /// Group id (caseworker, committee or street).
+    pub group: String,
+    /// Households in the group.
+    pub households: i64,
+    /// Households contacted that day.
+    pub contacted: i64,
+    /// contacted / households (None without households).
+    pub coverage: Option<f64>,
+}
+
+fn contact_row(r: &sqlx::any::AnyRow) -> Result<ContactRecord, sqlx::Error> {
+    let method: String = r.try_get("method")?;
+    let outcome: String = r.try_get("outcome")?;
+    Ok(ContactRecord {
+        id: r.try_get("id")?,
+        household_id: HouseholdId(r.try_get("household_id")?),
+        user_id: UserId(r.try_get("user_id")?),
+        day: r.try_get("day")?,
+        at_ms: r.try_get("at_ms")?,
+        method: ContactMethod::parse(&method).unwrap_or(ContactMethod::Phone),
+        outcome: ContactOutcome::parse(&outcome).unwrap_or(ContactOutcome::Well),
+        note: r.try_get("note")?,
+    })
+}
+
+fn task_row(r: &sqlx::any::AnyRow) -> Result<VisitTask, sqlx::Error> {
+    Ok(VisitTask {
+        id: TaskId(r.try_get("id")?),
+        household_id: HouseholdId(r.try_get("household_id")?),
+        assignee_id: r.try_get::<Option<String>, _>("assignee_id")?.map(UserId),
+        day: r.try_get("day")?,
+        reason: r.try_get("reason")?,
+        contact_id: r.try_get("contact_id")?,
+        state: r.try_get("state")?,
+        created_ms: r.try_get("created_ms")?,
+        done_ms: r.try_get("done_ms")?,
+        done_by: r.try_get("done_by")?,
+        note: r.try_get("note")?,
+    })
+}
+
+const TASK_COLUMNS: &str = "id, household_id, assignee_id, day, reason, contact_id, state, created_ms, done_ms, done_by, note";
+
+impl WorkflowHandle {
+    /// Records a contact by `actor` (a person): the ledger entry, its needs, a visit task
+    /// when nobody answered and the sensors show no sign of life today, and — for a
+    /// visit — closes the household's open visit tasks.
+    pub async fn record_contact(
+        &self,
+        actor: &Actor,
+        c: &NewContact,
+    ) -> Result<ContactRecorded, WorkflowError> {
+        let Some(user) = self.check_actor(actor).await? else {
+            return Err(WorkflowError::NotAllowed("only a person records contacts"));
+        };
+        let household = self.household(&c.household_id).await?;
+        let now = self.now_ms();
+        let at = c.at_ms.unwrap_or(now);
+        if at > now + 5 * 60_000 {
+            return Err(WorkflowError::Invalid {
+                field: "at_ms",
+                reason: "a contact cannot be in the future".into(),
+            });
+        }
+        if let Some((_, d)) = c.needs.iter().find(|(_, d)| d.trim().is_empty()) {
+            return Err(WorkflowError::Invalid {
+                field: "needs",
+                reason: format!("a need without a description ({d:?})"),
+            });
+        }
+        let date = self.inner.local.date(at);
+        let day = date.to_string();
+        let life = {
+            let mut conn = self.inner.store.pool().acquire().await?;
+            activity::summary(
+                &mut conn,
+                &self.inner.local,
+                household.id.as_str(),
+                date,
+                now,
+                0,
+            )
+            .await?
+        };
+        let id = new_id("ct", now);
+        let mut tx = db::begin(&self.inner.store).await?;
+        sqlx::query(
+            "INSERT INTO contacts (id, household_id, user_id, day, at_ms, method, outcome, note, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(household.id.as_str())
+        .bind(user.id.as_str())
+        .bind(&day)
+        .bind(at)
+        .bind(c.method.as_str())
+        .bind(c.outcome.as_str())
+        .bind(c.note.trim())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            now,
+            actor,
+            "contact.record",
+            "contact",
+            &id,
+            Some(household.id.as_str()),
+            serde_json::json!({
+                "method": c.method, "outcome": c.outcome, "note": c.note.trim(), "day": day,
+                "sign_of_life_today": life.sign_of_life(),
+            }),
+        )
+        .await?;
+        let mut need_ids = vec![];
+        for (category, description) in &c.needs {
+            let n = NewNeed {
+                household_id: household.id.clone(),
+                category: *category,
+                description: description.clone(),
+                assignee_id: None,
+                due_ms: None,
+                source_alert_id: None,
+            };
+            need_ids.push(insert_need(&mut tx, actor, &n, Some(&id), now).await?);
+        }
+        let mut closed_tasks = vec![];
+        if c.method == ContactMethod::Visit {
+            let open = sqlx::query(
+                "SELECT id FROM visit_tasks WHERE household_id = $1 AND state = 'open'",
+            )
+            .bind(household.id.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in open {
+                let tid: String = r.try_get("id")?;
+                sqlx::query(
+                    "UPDATE visit_tasks SET state = 'done', done_ms = $1, done_by = $2, note = $3 \
+                     WHERE id = $4",
+                )
+                .bind(now)
+                .bind(actor.audit_name())
+                .bind(format!("{}: {}", c.outcome, c.note.trim()))
+                .bind(&tid)
+                .execute(&mut *tx)
+                .await?;
+                audit::record(
+                    &mut tx,
+                    now,
+                    actor,
+                    "visit.done",
+                    "visit_task",
+                    &tid,
+                    Some(household.id.as_str()),
+                    serde_json::json!({ "contact_id": id }),
+                )
+                .await?;
+                closed_tasks.push(TaskId(tid));
+            }
+        }
+        let mut task_id = None;
+        if c.outcome == ContactOutcome::NoAnswer && !life.sign_of_life() {
+            let already = sqlx::query(
+                "SELECT COUNT(*) AS n FROM visit_tasks WHERE household_id = $1 AND state = 'open'",
+            )
+            .bind(household.id.as_str())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+            if already == 0 {
+                let tid = new_id("vt", now);
+                let assignee = household
+                    .caseworker_id
+                    .clone()
+                    .unwrap_or_else(|| user.id.clone());
+                let reason = "no_answer_and_no_sign_of_life_today";
+                sqlx::query(
+                    "INSERT INTO visit_tasks (id, household_id, assignee_id, day, reason, contact_id, \
+                     state, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)",
+                )
+                .bind(&tid)
+                .bind(household.id.as_str())
+                .bind(assignee.as_str())
+                .bind(&day)
+                .bind(reason)
+                .bind(&id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                audit::record(
+                    &mut tx,
+                    now,
+                    &Actor::System,
+                    "visit.create",
+                    "visit_task",
+                    &tid,
+                    Some(household.id.as_str()),
+                    serde_json::json!({ "assignee_id": assignee, "reason": reason, "contact_id": id }),
+                )
+                .await?;
+                if assignee != user.id
+                    && let Some(u) = super::org::load_user(&mut tx, assignee.as_str()).await?
+                {
+                    let (title, text) = if self.inner.cfg.language == "en" {
+                        (
+                            format!("[Anxin] Visit needed: {}", household.name),
+                            format!(
+                                "No answer and no sign of life today at {}. Please visit.",
+                                household.address
+                            ),
+                        )
+                    } else {
+                        (
+                            format!("【安心】需上门探访：{}", household.name),
+                            format!(
+                                "电话无人接听且今日无活动迹象（{}），请尽快上门。",
+                                household.address
+                            ),
+                        )
+                    };
+                    let payload = serde_json::json!({
+                        "type": "visit_task", "task_id": tid, "household_id": household.id,
+                    });
+                    self.enqueue_for_user(
+                        &mut tx,
+                        &u,
+                        &format!("visit/{tid}/{}", u.id),
+                        None,
+                        "visit_task",
+                        true,
+                        &title,
+                        &text,
+                        &payload,
+                        now,
+                    )
+                    .await?;
+                }
+                task_id = Some(TaskId(tid));
+            }
+        }
+        tx.commit().await?;
+        self.inner.outbox.wake();
+        let row = sqlx::query(
+            "SELECT id, household_id, user_id, day, at_ms, method, outcome, note FROM contacts WHERE id = $1",
+        )
+        .bind(&id)
+        .fetch_one(self.inner.store.pool())
+        .await?;
+        let mut needs = vec![];
+        for n in need_ids {
+            needs.push(self.need(&n).await?);
+        }
+        let visit_task = match task_id {
+            Some(t) => Some(self.visit_task(&t).await?),
+            None => None,
+        };
+        Ok(ContactRecorded {
+            contact: contact_row(&row)?,
+            needs,
+            visit_task,
+            closed_tasks,
+        })
+    }
+
+    /// One visit task.
+    pub async fn visit_task(&self, id: &TaskId) -> Result<VisitTask, WorkflowError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TASK_COLUMNS} FROM visit_tasks WHERE id = $1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(self.inner.store.pool())
+        .await?
+        .ok_or_else(|| WorkflowError::UnknownTask(id.0.clone()))?;
+        Ok(task_row(&row)?)
+    }
+
+    /// Open visit tasks (of one assignee, or all), oldest first.
+    pub async fn open_visit_tasks(
+        &self,
+        assignee: Option<&UserId>,
+    ) -> Result<Vec<VisitTask>, WorkflowError> {
+        let rows = match assignee {
+            Some(a) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {TASK_COLUMNS} FROM visit_tasks WHERE state = 'open' AND assignee_id = $1 \
+                     ORDER BY created_ms"
+            )))
+            .bind(a.as_str())
+            .fetch_all(self.inner.store.pool())
+            .await?,
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {TASK_COLUMNS} FROM visit_tasks WHERE state = 'open' ORDER BY created_ms"
+            )))
+            .fetch_all(self.inner.store.pool())
+            .await?,
+        };
+        Ok(rows.iter().map(task_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Contacts of households in `scope` on local days `from..=to`, in time order.
+    pub async fn contacts(
+        &self,
+        scope: &Scope,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<ContactRecord>, WorkflowError> {
+        let (cond, bind) = scope.household_condition(3);
+        let sql = format!(
+            "SELECT ct.id, ct.household_id, ct.user_id, ct.day, ct.at_ms, ct.method, ct.outcome, ct.note \
+             FROM contacts ct JOIN households h ON h.id = ct.household_id \
+             WHERE ct.day >= $1 AND ct.day <= $2 AND {cond} ORDER BY ct.at_ms, ct.id"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(from.to_string())
+            .bind(to.to_string());
+        if let Some(b) = bind {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(self.inner.store.pool()).await?;
+        Ok(rows.iter().map(contact_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Contact coverage per `group` and day over `from..=to`, for households in `scope`
+    /// (by their current assignment).
+    pub async fn coverage(
+        &self,
+        group: GroupBy,
+        scope: &Scope,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<CoverageRow>, WorkflowError> {
+        let households = self.households(scope).await?;
+        let contacted: HashSet<(String, String)> = self
+            .contacts(scope, from, to)
+            .await?
+            .into_iter()
+            .map(|c| (c.household_id.0, c.day))
+            .collect();
+        let mut groups: BTreeMap<String, Vec<&Household>> = BTreeMap::new();
+        for h in &households {
+            groups.entry(group.key(h)).or_default().push(h);
+        }
+        let mut out = vec![];
+        let mut d = from;
+        while d <= to {
+            let day = d.to_string();
+            for (g, hs) in &groups {
+                let n = hs.len() as i64;
+                let c = hs
+                    .iter()
+                    .filter(|h| contacted.contains(&(h.id.0.clone(), day.clone())))
+                    .count() as i64;
+                out.push(CoverageRow {
+                    day: day.clone(),
+                    group: g.clone(),
+                    households: n,
+                    contacted: c,
+                    coverage: (n > 0).then(|| c as f64 / n as f64),
+                });
+            }
+            let nd = next_day(d);
+            if nd == d {
+                break;
+            }
+            d = nd;
+        }
+        Ok(out)
+    }
+
+    /// Households in `scope` with no contact on `date` (the end-of-day list).
+    pub async fn uncontacted(
+        &self,
+        scope: &Scope,
+        date: Date,
+    ) -> Result<Vec<Household>, WorkflowError> {
+        let contacted: HashMap<String, ()> = self
+            .contacts(scope, date, date)
+            .await?
+            .into_iter()
+            .map(|c| (c.household_id.0, ()))
+            .collect();
+        Ok(self
+            .households(scope)
+            .await?
+            .into_iter()
+            .filter(|h| !contacted.contains_key(h.id.as_str()))
+            .collect())
+    }
+}
