@@ -122,7 +122,7 @@ impl Gateway {
         let (broker, credentials, target, mqtt_cfg) = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let password = random_token();
-                let mode = opts.broker_auth.unwrap_or(AuthMode::Production);
+                let mode = opts.broker_auth.unwrap_or(config.broker.auth);
                 let creds = Arc::new(
                     DeviceCredentials::new(mode)
                         .with_gateway(&config.mqtt.client_id, password.as_bytes()),

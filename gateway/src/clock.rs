@@ -35,6 +35,36 @@ impl Clock for SystemClock {
     }
 }
 
+/// Wall-clock time run `speed` times faster from fixed origins, so that it reads the same
+/// in a process restarted later (`[clock]` in the configuration: rehearsals and
+/// process-level tests of deadlines across restarts).
+#[derive(Debug, Clone, Copy)]
+pub struct WarpedClock {
+    real_origin_ms: UnixMs,
+    virtual_origin_ms: UnixMs,
+    speed: f64,
+}
+
+impl WarpedClock {
+    /// Reads `virtual_origin_ms` at real time `real_origin_ms`, advancing `speed`× faster.
+    pub fn new(real_origin_ms: UnixMs, virtual_origin_ms: UnixMs, speed: f64) -> Self {
+        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+        WarpedClock { real_origin_ms, virtual_origin_ms, speed }
+    }
+}
+
+impl Clock for WarpedClock {
+    fn now_ms(&self) -> UnixMs {
+        let real = SystemClock.now_ms() - self.real_origin_ms;
+        self.virtual_origin_ms + (real as f64 * self.speed) as i64
+    }
+
+    fn real_delay_until(&self, deadline: UnixMs) -> Duration {
+        let left = deadline.saturating_sub(self.now_ms()).max(0) as f64;
+        Duration::from_secs_f64(left / self.speed / 1000.0)
+    }
+}
+
 /// The accelerated clock of the simulated homes ("a day in a minute"): the demo and the
 /// end-to-end tests run the gateway on the very clock the simulated devices use.
 impl Clock for anxin_firmware::sim::SimClock {
@@ -86,6 +116,15 @@ mod tests {
             d <= Duration::from_millis(1000) && d > Duration::from_millis(900),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn a_warped_clock_reads_the_same_in_a_restarted_process() {
+        let now = SystemClock.now_ms();
+        let a = WarpedClock::new(now - 1000, 5_000_000, 60.0);
+        let b = WarpedClock::new(now - 1000, 5_000_000, 60.0);
+        let (x, y) = (a.now_ms(), b.now_ms());
+        assert!((x - y).abs() < 5_000 && x >= 5_000_000 + 60_000, "{x} {y}");
     }
 
     #[test]

@@ -36,6 +36,36 @@ pub struct Config {
     pub workflow: WorkflowConfig,
     /// Time-series history.
     pub history: HistoryConfig,
+    /// The clock (rehearsals and tests only: real time unless `speed` is set).
+    pub clock: ClockConfig,
+}
+
+/// `[clock]`: run the gateway's time faster than real time, from fixed origins so that a
+/// restarted process reads the same time. Leave it out in production.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockConfig {
+    /// How many times faster than real time (unset: the system clock).
+    pub speed: Option<f64>,
+    /// The real time (Unix ms) at which the warped time reads `virtual_origin_ms`.
+    pub real_origin_ms: Option<i64>,
+    /// See `real_origin_ms` (default: the same instant).
+    pub virtual_origin_ms: Option<i64>,
+}
+
+impl ClockConfig {
+    /// The clock this configuration asks for.
+    pub fn build(&self) -> crate::clock::SharedClock {
+        use crate::clock::{Clock, SystemClock, WarpedClock};
+        match self.speed {
+            None => std::sync::Arc::new(SystemClock),
+            Some(speed) => {
+                let real = self.real_origin_ms.unwrap_or_else(|| SystemClock.now_ms());
+                let virt = self.virtual_origin_ms.unwrap_or(real);
+                std::sync::Arc::new(WarpedClock::new(real, virt, speed))
+            }
+        }
+    }
 }
 
 /// `[general]`

@@ -199,6 +199,10 @@ pub struct BrokerConfig {
     pub message_expiry: Duration,
     /// Optional MQTT over TLS listener.
     pub tls: Option<TlsConfig>,
+    /// `production` (default): every client needs valid credentials. `open`: a client
+    /// without a password is identified by its client id (demo and closed test
+    /// networks only; see [`AuthMode`]).
+    pub auth: AuthMode,
 }
 
 impl Default for BrokerConfig {
@@ -211,6 +215,7 @@ impl Default for BrokerConfig {
             session_expiry: Duration::from_secs(24 * 60 * 60),
             message_expiry: Duration::ZERO,
             tls: None,
+            auth: AuthMode::Production,
         }
     }
 }

@@ -1,14 +1,12 @@
 //! `anxin run [--config FILE]`: the gateway alone.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use tracing::info;
 
 use super::DataDirArg;
 use crate::app::{Gateway, StartOptions};
-use crate::clock::SystemClock;
 use crate::config::Config;
 
 /// Arguments of `anxin run`.
@@ -27,7 +25,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(d) = args.data.data_dir {
         config.general.data_dir = d;
     }
-    let gw = Gateway::start(config, Arc::new(SystemClock), StartOptions::default()).await?;
+    let clock = config.clock.build();
+    let gw = Gateway::start(config, clock, StartOptions::default()).await?;
     println!(
         "Anxin gateway: http://{}/  (MQTT on {})",
         gw.http_addr, gw.mqtt_addr
