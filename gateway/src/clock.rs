@@ -48,8 +48,16 @@ pub struct WarpedClock {
 impl WarpedClock {
     /// Reads `virtual_origin_ms` at real time `real_origin_ms`, advancing `speed`× faster.
     pub fn new(real_origin_ms: UnixMs, virtual_origin_ms: UnixMs, speed: f64) -> Self {
-        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
-        WarpedClock { real_origin_ms, virtual_origin_ms, speed }
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
+        WarpedClock {
+            real_origin_ms,
+            virtual_origin_ms,
+            speed,
+        }
     }
 }
 

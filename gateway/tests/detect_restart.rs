@@ -18,7 +18,11 @@ const SPEED: f64 = 60.0;
 const MIN: i64 = 60_000;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The gateway process, killed when dropped (also when an assertion fails).
@@ -32,32 +36,48 @@ impl Drop for Proc {
 }
 
 fn spawn(config: &std::path::Path) -> Proc {
-    Proc(Command::new(env!("CARGO_BIN_EXE_anxin"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("anxin run starts"))
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_anxin"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("anxin run starts"),
+    )
 }
 
 async fn wait_port(port: u16) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "gateway did not listen on {port}");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gateway did not listen on {port}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// (severity, raised_ms) of every inactivity alert, and how many episode keys exist.
 async fn alerts(store: &Store) -> (Vec<(String, i64)>, i64) {
-    let rows = sqlx::query("SELECT severity, raised_ms FROM alerts WHERE kind = 'inactivity' ORDER BY raised_ms")
-        .fetch_all(store.pool())
+    let rows = sqlx::query(
+        "SELECT severity, raised_ms FROM alerts WHERE kind = 'inactivity' ORDER BY raised_ms",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let list = rows
+        .iter()
+        .map(|r| (r.get::<String, _>("severity"), r.get::<i64, _>("raised_ms")))
+        .collect();
+    let eps = sqlx::query("SELECT COUNT(*) AS n FROM alert_episodes")
+        .fetch_one(store.pool())
         .await
         .unwrap();
-    let list = rows.iter().map(|r| (r.get::<String, _>("severity"), r.get::<i64, _>("raised_ms"))).collect();
-    let eps = sqlx::query("SELECT COUNT(*) AS n FROM alert_episodes").fetch_one(store.pool()).await.unwrap();
     (list, eps.get::<i64, _>("n"))
 }
 
@@ -99,9 +119,21 @@ snapshot_interval_s = 1
     let clock = WarpedClock::new(real0, virt0, SPEED);
     {
         let store = Store::open(&url).await.unwrap();
-        let hh = NewHousehold { id: "h1".into(), name: "测试户 李大伯".into(), address: String::new() };
-        store.upsert_households(&[hh], clock.now_ms()).await.unwrap();
-        let dev = NewDevice { id: "h1-pir".into(), household_id: Some("h1".into()), kind: "motion".into(), room: Some("living".into()) };
+        let hh = NewHousehold {
+            id: "h1".into(),
+            name: "测试户 李大伯".into(),
+            address: String::new(),
+        };
+        store
+            .upsert_households(&[hh], clock.now_ms())
+            .await
+            .unwrap();
+        let dev = NewDevice {
+            id: "h1-pir".into(),
+            household_id: Some("h1".into()),
+            kind: "motion".into(),
+            room: Some("living".into()),
+        };
         store.upsert_devices(&[dev], clock.now_ms()).await.unwrap();
         store.close().await;
     }
@@ -114,7 +146,10 @@ snapshot_interval_s = 1
     pir.event(1, 1, 1, t0 as u64, EventBody::Motion).await;
     pir.wait_ack(1, 1).await;
     // The motion is committed; its pre-alarm is due at t0 + 9 min, the alert at t0 + 10.
-    assert!(clock.now_ms() < t0 + 5 * MIN, "the test machine is too slow for this timeline");
+    assert!(
+        clock.now_ms() < t0 + 5 * MIN,
+        "the test machine is too slow for this timeline"
+    );
     drop(first); // SIGKILL
     drop(pir);
 
@@ -127,7 +162,10 @@ snapshot_interval_s = 1
         if list.iter().any(|(s, _)| s == "critical") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no inactivity alert: {list:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no inactivity alert: {list:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Let some more virtual time pass (the timeline, not a synchronisation), then check
@@ -136,9 +174,17 @@ snapshot_interval_s = 1
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (list, episodes) = alerts(&store).await;
-    assert_eq!(list.len(), 1, "one alert (the pre-alarm upgraded to critical): {list:?}");
+    assert_eq!(
+        list.len(),
+        1,
+        "one alert (the pre-alarm upgraded to critical): {list:?}"
+    );
     let raised = list[0].1;
-    assert!((raised - (t0 + 9 * MIN)).abs() < MIN, "pre-alarm at its time: {} min after t0", (raised - t0) / MIN);
+    assert!(
+        (raised - (t0 + 9 * MIN)).abs() < MIN,
+        "pre-alarm at its time: {} min after t0",
+        (raised - t0) / MIN
+    );
     assert_eq!(episodes, 2, "two signals (pre-alarm, alert), each once");
     store.close().await;
     drop(second);
