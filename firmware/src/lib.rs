@@ -10,7 +10,8 @@
 //! - [`outbox`]: bounded store-and-forward queue, kept until the gateway acknowledges;
 //! - [`device`]: the device loop that ties inputs, outbox and link together;
 //! - [`driver`]: sensor drivers over `embedded-hal` I2C;
-//! - [`fall`]: the pendant's fall detector.
+//! - [`fall`]: the pendant's fall detector;
+//! - [`provision`]: the provisioning blob read from flash at boot.
 //!
 //! With the `std` feature the same code runs on the host: the wire types gain
 //! `Deserialize`-based decoding with validation (used by the gateway). With `sim`,
@@ -25,6 +26,7 @@ pub mod fall;
 pub mod heartbeat;
 pub mod input;
 pub mod outbox;
+pub mod provision;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod wire;

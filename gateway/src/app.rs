@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::api::ApiState;
 use crate::broker::{self, AuthMode, BrokerStats, DeviceCredentials, EmbeddedBroker};
 use crate::clock::SharedClock;
 use crate::config::{Config, MqttMode};
@@ -24,6 +25,9 @@ use crate::detect::{self, DetectHandle};
 use crate::history::{self, HistoryHandle};
 use crate::http::{self, HttpState};
 use crate::ingest::{Committer, CommitterConfig, Downlink, MqttSession, MqttTarget, Registry};
+// Provisioning (issue 7).
+use crate::ingest::{ZigbeeAdapter, ZigbeeMap};
+use crate::provision::{self, Provisioning};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::workflow::{self, WorkflowHandle};
@@ -91,6 +95,8 @@ pub struct Gateway {
     pub workflow: WorkflowHandle,
     /// History.
     pub history: HistoryHandle,
+    /// Provisioning: devices, credentials, health, work orders, installation tests.
+    pub provision: Provisioning,
     session: MqttSession,
     broker: Option<EmbeddedBroker>,
 }
@@ -123,10 +129,19 @@ impl Gateway {
             MqttMode::Embedded => {
                 let password = random_token();
                 let mode = opts.broker_auth.unwrap_or(config.broker.auth);
-                let creds = Arc::new(
-                    DeviceCredentials::new(mode)
-                        .with_gateway(&config.mqtt.client_id, password.as_bytes()),
-                );
+                let mut creds = DeviceCredentials::new(mode)
+                    .with_gateway(&config.mqtt.client_id, password.as_bytes());
+                // Provisioning (issue 7): bridges confined to the configured Zigbee2MQTT
+                // base topic; stored device and bridge credentials loaded before listening.
+                let base = config.mqtt.zigbee2mqtt_base_topic.trim_end_matches('/');
+                if !base.is_empty() {
+                    creds = creds.with_policy(broker::DeviceTopicPolicy::new(base));
+                }
+                let creds = Arc::new(creds);
+                let logins = provision::load_credentials(&store, &creds)
+                    .await
+                    .context("loading device credentials")?;
+                info!(logins, "device credentials loaded into the embedded broker");
                 let b = broker::start(config.broker.clone(), creds.clone(), broker_stats.clone())
                     .await
                     .context("starting the embedded MQTT broker")?;
@@ -205,6 +220,11 @@ impl Gateway {
             .await
             .context("starting history")?;
 
+        // Provisioning (issue 7): Zigbee2MQTT through ingest, and a tap of observations.
+        let zigbee_map = ZigbeeMap::load(&store)
+            .await
+            .context("loading the Zigbee2MQTT mapping")?;
+        let (observation_tap, provision_observations) = broadcast::channel(4096);
         let committer = Committer::restore(
             CommitterConfig {
                 batch_max: config.ingest.batch_max.max(1),
@@ -218,22 +238,47 @@ impl Gateway {
             vec![detect_tx, history_tx],
         )
         .await
-        .context("restoring ingest state")?;
+        .context("restoring ingest state")?
+        .with_zigbee(ZigbeeAdapter::new(
+            &config.mqtt.zigbee2mqtt_base_topic,
+            config.provision.zigbee_liveness_s,
+            zigbee_map.clone(),
+            &metrics,
+        ))
+        .with_tap(observation_tap);
         tasks.spawn(committer.run(inbound_rx, cancel.clone()));
+        // Provisioning (issue 7).
+        let provision = provision::start(
+            &services,
+            provision::LiveDeps {
+                credentials: credentials.clone(),
+                detect: detect.clone(),
+                zigbee: zigbee_map,
+                observations: provision_observations,
+            },
+        )
+        .await
+        .context("starting provisioning")?;
 
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
         let http_addr = listener.local_addr()?;
+        let api = ApiState::new(&services, detect.clone(), workflow.clone(), history.clone());
         let app = http::router(HttpState {
             metrics: metrics.clone(),
             store: store.clone(),
             mqtt_connected: session.connected.clone(),
+            api: Some(api),
         });
         let http_cancel = cancel.clone();
         tasks.spawn(async move {
-            let serve = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { http_cancel.cancelled().await });
+            // Connect info: the API limits failed logins per client address.
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { http_cancel.cancelled().await });
             if let Err(e) = serve.await {
                 warn!(error = %e, "HTTP server stopped");
             }
@@ -254,6 +299,7 @@ impl Gateway {
             detect,
             workflow,
             history,
+            provision,
             session,
             broker,
         })

@@ -38,6 +38,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// The clock (rehearsals and tests only: real time unless `speed` is set).
     pub clock: ClockConfig,
+    /// Provisioning, device health and work orders, installation tests.
+    pub provision: crate::provision::ProvisionConfig,
 }
 
 /// `[clock]`: run the gateway's time faster than real time, from fixed origins so that a
@@ -129,6 +131,9 @@ pub struct MqttConfig {
     pub reconnect_min_ms: u64,
     /// Longest reconnect delay in milliseconds.
     pub reconnect_max_ms: u64,
+    /// Zigbee2MQTT base topic the gateway also subscribes to ("" = none); the embedded
+    /// broker confines bridges to it.
+    pub zigbee2mqtt_base_topic: String,
 }
 
 impl Default for MqttConfig {
@@ -143,6 +148,7 @@ impl Default for MqttConfig {
             keep_alive_s: 15,
             reconnect_min_ms: 200,
             reconnect_max_ms: 10_000,
+            zigbee2mqtt_base_topic: "zigbee2mqtt".into(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `docs/architecture.md` maps each step of the flow to its module.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod api;
 pub mod app;
 pub mod broker;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod notify;
+pub mod provision;
 pub mod signal;
 pub mod store;
 pub mod telemetry;

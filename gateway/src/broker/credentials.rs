@@ -171,7 +171,20 @@ impl DeviceCredentials {
 
     /// Registers (or replaces) a bridge login.
     pub fn set_bridge(&self, name: &str, password: &[u8]) {
-        write(&self.bridges).insert(name.to_owned(), SecretHash::of(password));
+        self.set_bridge_hash(name, SecretHash::of(password));
+    }
+
+    /// Registers (or replaces) a bridge login by its stored hash (provisioning).
+    pub fn set_bridge_hash(&self, name: &str, hash: SecretHash) {
+        write(&self.bridges).insert(name.to_owned(), hash);
+    }
+
+    /// Removes a bridge login and closes the live connection whose client id is the
+    /// bridge's name. Returns whether the bridge was known.
+    pub fn remove_bridge(&self, name: &str) -> bool {
+        let known = write(&self.bridges).remove(name).is_some();
+        let _ = self.kicks.send(name.to_owned());
+        known
     }
 
     fn authenticate_device(

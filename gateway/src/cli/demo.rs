@@ -84,6 +84,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("registering the simulated homes")?;
     gw.registry.reload(&gw.store).await?;
+    // Demo users for the dashboard: one fresh password, printed below (demo only).
+    let password = format!("anxin-{}", &crate::app::random_token()[..8]);
+    let users = crate::demo::register_roster(&gw.workflow, &gw.store, &population, &password)
+        .await
+        .context("registering the demo roster")?;
     for s in sim::unmatched_scenarios(&population, &args.inject) {
         tracing::warn!(scenario = ?s, "scenario names no simulated home or device");
     }
@@ -115,6 +120,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         data_dir.display(),
         if temp.is_some() { " (temporary)" } else { "" }
     );
+    println!("Demo users (fictional; password for all: {password}):");
+    for u in &users {
+        println!(
+            "  {:<12} {:<18} {}  {}",
+            u.id, u.role, u.name, u.looks_after
+        );
+    }
     println!("Press Ctrl-C to stop.");
 
     super::shutdown_signal().await;

@@ -1,6 +1,7 @@
 //! The `anxin` command line: one file per subcommand.
 
 mod demo;
+mod device;
 mod eval;
 mod org;
 mod replay;
@@ -31,6 +32,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Measure detection on the Ordóñez homes (false alerts, detection delay).
     Eval(eval::EvalArgs),
+    /// Technicians: register devices, credentials, blobs, installation tests, health.
+    Device(device::DeviceArgs),
     /// The organisation: import rosters of committees, caseworkers and households.
     Org(org::OrgArgs),
     /// Export ledgers and figures (contacts, alerts, needs, KPIs, coverage, roster).
@@ -52,6 +55,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => run::run(a).await,
         Command::Replay(a) => replay::run_replay(a),
         Command::Eval(a) => eval::run_eval(a),
+        Command::Device(a) => device::run(a).await,
         Command::Org(a) => org::run(a).await,
         Command::Report(a) => report::run(a).await,
     }

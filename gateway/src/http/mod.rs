@@ -1,4 +1,5 @@
-//! The HTTP server: health, metrics, and the dashboard (later the `/api/v1` API).
+//! The HTTP server: health, metrics, the API at `/api/v1` (`crate::api`) and the
+//! dashboard at `/` (the `anxin-dashboard` crate).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use axum::routing::get;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::api::{self, ApiState};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -22,15 +24,21 @@ pub struct HttpState {
     pub store: Store,
     /// Whether the gateway's MQTT session is up.
     pub mqtt_connected: watch::Receiver<bool>,
+    /// The API (None: health, metrics and the dashboard only).
+    pub api: Option<ApiState>,
 }
 
-/// The router: `/healthz`, `/metrics`, and the dashboard at `/`.
+/// The router: `/healthz`, `/metrics`, the API at `/api/v1`, and the dashboard at `/`.
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let api = state.api.clone();
+    let mut r = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(state)
-        .merge(anxin_dashboard::router())
+        .with_state(state);
+    if let Some(api) = api {
+        r = r.nest(api::authz::PREFIX, api::router(api));
+    }
+    r.merge(anxin_dashboard::router())
 }
 
 #[derive(Serialize)]

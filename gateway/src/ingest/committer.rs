@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anxin_firmware::wire::{Availability, Clock as WireClock, DeviceId};
 use rumqttc::QoS;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -22,6 +22,7 @@ use super::downlink::Downlink;
 use super::mqtt::{Inbound, MqttSession};
 use super::registry::Registry;
 use super::sequence::{Classified, SequenceTracker};
+use super::zigbee2mqtt::ZigbeeAdapter;
 use super::{Observation, ObservationKind, RejectReason};
 use crate::clock::SharedClock;
 use crate::store::{CommitBatch, EventRow, HealthRow, Store, StoreError};
@@ -54,6 +55,10 @@ pub struct Committer {
     downlink: Downlink,
     observations: Vec<mpsc::Sender<Observation>>,
     reject_log: HashMap<RejectReason, u64>,
+    /// Zigbee2MQTT messages (provisioning issue): translated into protocol messages.
+    zigbee: Option<ZigbeeAdapter>,
+    /// A copy of every new observation for observers (provisioning issue).
+    tap: Option<broadcast::Sender<Observation>>,
 }
 
 impl Committer {
@@ -94,7 +99,21 @@ impl Committer {
             downlink,
             observations,
             reject_log: HashMap::new(),
+            zigbee: None,
+            tap: None,
         })
+    }
+
+    /// Routes the Zigbee2MQTT base topic through `adapter` (provisioning issue).
+    pub fn with_zigbee(mut self, adapter: ZigbeeAdapter) -> Self {
+        self.zigbee = Some(adapter);
+        self
+    }
+
+    /// Sends a copy of every new observation to `tap` as well (provisioning issue).
+    pub fn with_tap(mut self, tap: broadcast::Sender<Observation>) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     /// Runs until `cancel` or until the session's queue closes.
@@ -128,16 +147,24 @@ impl Committer {
         let mut dirty_health: HashSet<String> = HashSet::new();
         let mut accepted: Vec<ChannelLabel> = Vec::with_capacity(batch.len());
 
+        // Decode first; a Zigbee2MQTT message may give several messages, or none.
+        let mut decoded = Vec::with_capacity(batch.len());
         for inb in batch.iter() {
             let topic = inb.publish.topic.as_str();
-            let (device, msg) = match decode(topic, &inb.publish.payload, now, self.cfg.max_skew_ms)
-            {
-                Ok(x) => x,
-                Err(reason) => {
-                    self.reject(reason, topic, None);
-                    continue;
-                }
+            let items = match self.zigbee.as_mut().filter(|z| z.owns(topic)) {
+                Some(z) => z
+                    .translate(&inb.publish, inb.received_ms)
+                    .map(|v| v.into_iter().map(|(d, m)| (d, m, false)).collect()),
+                None => decode(topic, &inb.publish.payload, now, self.cfg.max_skew_ms)
+                    .map(|(d, m)| vec![(d, m, true)]),
             };
+            match items {
+                Ok(items) => decoded.extend(items.into_iter().map(|(d, m, n)| (inb, d, m, n))),
+                Err(reason) => self.reject(reason, topic, None),
+            }
+        }
+        for (inb, device, msg, native) in decoded {
+            let topic = inb.publish.topic.as_str();
             let Some(reg) = self.registry.get(device.as_str()) else {
                 self.reject(RejectReason::unknown_device, topic, Some(device.as_str()));
                 continue;
@@ -178,7 +205,9 @@ impl Committer {
                             .inc_by(u64::from(dropped));
                         warn!(device_id = %device, boot = e.boot, seq = e.seq, dropped, "device outbox dropped events");
                     }
-                    ack_to.insert((device.clone(), e.boot));
+                    if native {
+                        ack_to.insert((device.clone(), e.boot));
+                    }
                     if verdict == Classified::Duplicate {
                         self.metrics.ingest_duplicates.inc();
                         debug!(device_id = %device, boot = e.boot, seq = e.seq, "duplicate event");
@@ -326,6 +355,9 @@ impl Committer {
         for (key, o) in obs {
             if key.is_some_and(|k| !inserted.contains(&k)) {
                 continue;
+            }
+            if let Some(tap) = &self.tap {
+                let _ = tap.send(o.clone());
             }
             for tx in &self.observations {
                 let _ = tx.send(o.clone()).await;

@@ -17,6 +17,7 @@ mod downlink;
 mod mqtt;
 mod registry;
 mod sequence;
+pub mod zigbee2mqtt;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use downlink::Downlink;
 pub use mqtt::{Inbound, MqttSession, MqttTarget};
 pub use registry::Registry;
 pub use sequence::{Classified, SequenceTracker};
+pub use zigbee2mqtt::{ZigbeeAdapter, ZigbeeMap};
 
 /// Why a message was rejected: a closed set, used as the `reason` label of
 /// `anxin_ingest_rejected_total`.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anxin_firmware::wire::topic::GATEWAY_FILTER;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, Publish, QoS,
+    SubscribeFilter,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -85,8 +86,11 @@ impl MqttSession {
             cfg.reconnect_min_ms.max(10),
             cfg.reconnect_max_ms.max(cfg.reconnect_min_ms.max(10)),
         );
+        // The Zigbee2MQTT base topic, when configured (provisioning issue).
+        let base = cfg.zigbee2mqtt_base_topic.trim_end_matches('/');
+        let zigbee = (!base.is_empty()).then(|| format!("{base}/#"));
         let task = tokio::spawn(poll_loop(
-            eventloop, client, tx, clock, metrics, cancel, generation, conn_tx, backoff,
+            eventloop, client, tx, clock, metrics, cancel, generation, conn_tx, backoff, zigbee,
         ));
         (session, task)
     }
@@ -103,6 +107,7 @@ async fn poll_loop(
     generation: Arc<AtomicU64>,
     connected: watch::Sender<bool>,
     (min_ms, max_ms): (u64, u64),
+    zigbee: Option<String>,
 ) {
     let mut delay = min_ms;
     loop {
@@ -118,18 +123,25 @@ async fn poll_loop(
                     generation = g,
                     "MQTT session connected"
                 );
-                if let Err(e) = client.try_subscribe(GATEWAY_FILTER, QoS::AtLeastOnce) {
+                let filters = std::iter::once(GATEWAY_FILTER.to_string())
+                    .chain(zigbee.clone())
+                    .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
+                if let Err(e) = client.try_subscribe_many(filters) {
                     warn!(error = %e, "could not queue the subscription");
                 }
                 delay = min_ms;
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 // Connected means "subscribed": only now can the gateway see devices.
-                if ack
-                    .return_codes
-                    .iter()
-                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
-                {
+                let failed = |c: &rumqttc::SubscribeReasonCode| {
+                    matches!(c, rumqttc::SubscribeReasonCode::Failure)
+                };
+                if ack.return_codes.iter().skip(1).any(failed) {
+                    warn!(
+                        "broker refused the Zigbee2MQTT subscription; Zigbee devices are not seen"
+                    );
+                }
+                if ack.return_codes.first().is_none_or(failed) {
                     warn!("broker refused the gateway's subscription");
                 } else {
                     metrics.mqtt_connected.set(1);

@@ -1372,6 +1372,8 @@ impl WorkflowHandle {
 
     /// After a commit: wake the outbox and (re)schedule the alert's deadline.
     pub(crate) fn after_commit(&self, a: &Alert) {
+        // Nobody listening is fine.
+        let _ = self.inner.alert_changes.send(a.clone());
         self.inner.outbox.wake();
         self.schedule(DeadlineKey::Alert(a.id.0.clone()), a.next_deadline());
     }

@@ -67,6 +67,9 @@ use crate::signal::Signal;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
+/// How many alert changes [`WorkflowHandle::alert_changes`] keeps for a slow receiver.
+pub const ALERT_CHANGES_CAPACITY: usize = 1024;
+
 /// What can go wrong in the workflow.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -286,6 +289,8 @@ pub(crate) struct Inner {
     pub(crate) modes: Arc<dyn HouseholdModes>,
     pub(crate) metrics: WorkflowMetrics,
     pub(crate) timers: Mutex<Option<mpsc::UnboundedSender<timers::TimerCmd>>>,
+    /// Every committed change of an alert (for the API's live stream).
+    pub(crate) alert_changes: tokio::sync::broadcast::Sender<Alert>,
 }
 
 /// The workflow's service layer (cheap to clone).
@@ -321,8 +326,16 @@ impl WorkflowHandle {
                 modes: deps.modes,
                 metrics: WorkflowMetrics::new(&deps.metrics),
                 timers: Mutex::new(None),
+                alert_changes: tokio::sync::broadcast::channel(ALERT_CHANGES_CAPACITY).0,
             }),
         })
+    }
+
+    /// Alerts as they change: each one is sent after its change was committed (raise,
+    /// repeat, upgrade, acknowledgement, progress, close). A receiver that falls more
+    /// than [`ALERT_CHANGES_CAPACITY`] behind is told it lagged and should re-read.
+    pub fn alert_changes(&self) -> tokio::sync::broadcast::Receiver<Alert> {
+        self.inner.alert_changes.subscribe()
     }
 
     /// The configuration.

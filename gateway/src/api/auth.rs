@@ -1,0 +1,772 @@
+//! Who is asking: password login (argon2id), browser sessions with CSRF protection, API
+//! tokens, and login rate limiting.
+//!
+//! - **Passwords** are stored only as argon2id PHC strings (`users.password_hash`),
+//!   hashed and verified on the blocking pool. An unknown user costs the same hash
+//!   verification as a known one, so timing tells nothing.
+//! - **Sessions**: a random 256-bit token in the cookie `anxin_session` (`HttpOnly;
+//!   SameSite=Strict; Path=/`, plus `Secure` when served over TLS); the store keeps only
+//!   its SHA-256. Each session has a CSRF token that every state-changing request must
+//!   send back in `X-CSRF-Token` (given by login and by `GET /auth/me`). A session ends
+//!   after [`AuthConfig::session_idle_s`] without a request, at
+//!   [`AuthConfig::session_max_s`], at logout, or when the user is deactivated.
+//! - **API tokens**: `Authorization: Bearer anx_<id>_<secret>`; the store keeps the
+//!   secret's SHA-256. A token acts as its user (same role and scope) and needs no CSRF
+//!   token (no browser sends it by itself).
+//! - **Rate limiting**: failed logins per user id and per client address within
+//!   [`AuthConfig::login_window_s`]; past the limit, 429 with `Retry-After`, before the
+//!   password is even checked.
+//!
+//! Time here is wall-clock time ([`ApiState::auth_clock`]), not the demo's accelerated
+//! clock, so that a session lasts hours of real time.
+
+use std::net::SocketAddr;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::ApiState;
+use super::error::{ApiError, ErrorCode};
+use crate::workflow::{Actor, User, UserId};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "anxin_session";
+/// The header that carries a session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// When `Secure` is added to the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecureCookies {
+    /// When the request came over TLS: an `https` URI, or `X-Forwarded-Proto: https`
+    /// from a TLS-terminating proxy. Plain HTTP on localhost gets no `Secure` (browsers
+    /// would drop the cookie).
+    Auto,
+    /// Always (the gateway is only reached over TLS).
+    Always,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// A session ends after this long without a request.
+    pub session_idle_s: i64,
+    /// A session ends this long after login, whatever happens.
+    pub session_max_s: i64,
+    /// Failed logins counted over this window.
+    pub login_window_s: i64,
+    /// Failed logins per user id within the window before 429.
+    pub login_max_failures_per_user: i64,
+    /// Failed logins per client address within the window before 429.
+    pub login_max_failures_per_client: i64,
+    /// Longest lifetime of an API token, in days.
+    pub token_max_days: i64,
+    /// `Secure` cookies.
+    pub secure_cookies: SecureCookies,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_idle_s: 8 * 3600,
+            session_max_s: 72 * 3600,
+            login_window_s: 15 * 60,
+            login_max_failures_per_user: 5,
+            login_max_failures_per_client: 30,
+            token_max_days: 365,
+            secure_cookies: SecureCookies::Auto,
+        }
+    }
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// A browser session (its hashed token and CSRF token).
+    Session {
+        /// SHA-256 of the cookie.
+        token_hash: String,
+        /// The CSRF token.
+        csrf: String,
+    },
+    /// An API token.
+    Token {
+        /// The token's id.
+        id: String,
+    },
+}
+
+/// The authenticated caller, put in the request's extensions by the policy middleware.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user (active).
+    pub user: User,
+    /// How.
+    pub via: Via,
+}
+
+impl Principal {
+    /// As the workflow's actor.
+    pub fn actor(&self) -> Actor {
+        Actor::User(self.user.id.clone())
+    }
+
+    /// The user's id.
+    pub fn id(&self) -> &UserId {
+        &self.user.id
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+/// The client address (from the socket, when the server was started with connect
+/// info), for rate limiting.
+pub fn client_of(parts_ext: &axum::http::Extensions) -> String {
+    parts_ext
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `n` random bytes as hex.
+pub fn random_hex(n: usize) -> String {
+    (0..n)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// Compares without an early exit.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Hashes a password as an argon2id PHC string (on the blocking pool).
+pub async fn hash_password(password: &str) -> Result<String, ApiError> {
+    check_password_rules(password)?;
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(pw.as_bytes())
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))
+}
+
+/// A PHC string that no password matches, verified for unknown users so that their
+/// answer takes as long as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
+    Tq0ZcIMzVtLnvX2cGx0hk4s/5vzIwqEp5BXwLAyVgp0";
+
+/// Verifies `password` against a stored PHC string (on the blocking pool); a missing
+/// or unparsable hash never matches.
+pub async fn verify_password(password: &str, stored: Option<String>) -> bool {
+    let pw = password.to_string();
+    let known = stored.is_some();
+    let hash = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+        && known
+}
+
+/// Password rules: at least [`MIN_PASSWORD_LEN`] characters, at most 256.
+pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_LEN {
+        return Err(ApiError::bad_field(
+            "password",
+            format!("a password needs at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    if n > 256 {
+        return Err(ApiError::bad_field(
+            "password",
+            "a password has at most 256 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Sets `user`'s password (argon2id); ends the user's sessions.
+pub async fn set_password(state: &ApiState, user: &UserId, password: &str) -> Result<(), ApiError> {
+    store_password(state.store(), state.auth_now(), user, password).await
+}
+
+/// Sets `user`'s password (argon2id) in `store` and ends the user's sessions (for
+/// tools and tests that have no [`ApiState`]).
+pub async fn store_password(
+    store: &crate::store::Store,
+    now_ms: i64,
+    user: &UserId,
+    password: &str,
+) -> Result<(), ApiError> {
+    let hash = hash_password(password).await?;
+    let done = sqlx::query("UPDATE users SET password_hash = $1, updated_ms = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now_ms)
+        .bind(user.as_str())
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    if done == 0 {
+        return Err(ApiError::not_found("user"));
+    }
+    sqlx::query("UPDATE api_sessions SET ended_ms = $1 WHERE user_id = $2 AND ended_ms IS NULL")
+        .bind(now_ms)
+        .bind(user.as_str())
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of `user`.
+pub async fn end_sessions_of(state: &ApiState, user: &UserId) -> Result<(), ApiError> {
+    sqlx::query("UPDATE api_sessions SET ended_ms = $1 WHERE user_id = $2 AND ended_ms IS NULL")
+        .bind(state.auth_now())
+        .bind(user.as_str())
+        .execute(state.store().pool())
+        .await?;
+    Ok(())
+}
+
+/// A new session: its cookie value, CSRF token and end.
+pub struct NewSession {
+    /// The cookie value (only ever sent to the client).
+    pub token: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// When it ends at the latest.
+    pub expires_ms: i64,
+}
+
+/// Why a login failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// Wrong id or password (or no password set, or deactivated).
+    BadCredentials,
+    /// Too many failures; wait this many seconds.
+    RateLimited(u64),
+}
+
+/// Checks the rate limits, the password, and opens a session.
+pub async fn login(
+    state: &ApiState,
+    login: &str,
+    password: &str,
+    client: &str,
+    user_agent: &str,
+) -> Result<Result<(User, NewSession), LoginFailure>, ApiError> {
+    let cfg = &state.auth_config;
+    let now = state.auth_now();
+    let key: String = login.trim().to_lowercase().chars().take(64).collect();
+    let since = now - cfg.login_window_s * 1000;
+    let by_user = failures(state, "login", &key, since).await?;
+    let by_client = failures(state, "client", client, since).await?;
+    let limited = |f: &(i64, Option<i64>), max: i64| -> Option<u64> {
+        (f.0 >= max).then(|| {
+            let oldest = f.1.unwrap_or(now);
+            ((oldest + cfg.login_window_s * 1000 - now).max(1000) / 1000) as u64
+        })
+    };
+    if let Some(wait) = limited(&by_user, cfg.login_max_failures_per_user)
+        .or_else(|| limited(&by_client, cfg.login_max_failures_per_client))
+    {
+        return Ok(Err(LoginFailure::RateLimited(wait)));
+    }
+    let row = sqlx::query("SELECT password_hash, active FROM users WHERE id = $1")
+        .bind(login.trim())
+        .fetch_optional(state.store().pool())
+        .await?;
+    let (stored, active) = match &row {
+        Some(r) => (
+            r.try_get::<Option<String>, _>("password_hash")?,
+            r.try_get::<i32, _>("active")? != 0,
+        ),
+        None => (None, false),
+    };
+    let ok = verify_password(password, stored).await && active;
+    sqlx::query(
+        "INSERT INTO api_login_attempts (id, at_ms, login, client, ok) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(crate::workflow::new_id("la", now))
+    .bind(now)
+    .bind(&key)
+    .bind(client)
+    .bind(i32::from(ok))
+    .execute(state.store().pool())
+    .await?;
+    if !ok {
+        return Ok(Err(LoginFailure::BadCredentials));
+    }
+    let user = state
+        .workflow()
+        .user(&UserId::new(login.trim()))
+        .await
+        .map_err(ApiError::from)?;
+    let token = random_hex(32);
+    let csrf = random_hex(32);
+    let expires_ms = now + cfg.session_max_s * 1000;
+    sqlx::query(
+        "INSERT INTO api_sessions (token_hash, user_id, csrf, created_ms, last_seen_ms, expires_ms, user_agent) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6)",
+    )
+    .bind(sha256_hex(&token))
+    .bind(user.id.as_str())
+    .bind(&csrf)
+    .bind(now)
+    .bind(expires_ms)
+    .bind(user_agent.chars().take(200).collect::<String>())
+    .execute(state.store().pool())
+    .await?;
+    Ok(Ok((
+        user,
+        NewSession {
+            token,
+            csrf,
+            expires_ms,
+        },
+    )))
+}
+
+/// Failed attempts since the last success within the window: (count, oldest at).
+async fn failures(
+    state: &ApiState,
+    column: &'static str,
+    key: &str,
+    since: i64,
+) -> Result<(i64, Option<i64>), ApiError> {
+    let col = if column == "login" { "login" } else { "client" };
+    let sql = format!(
+        "SELECT COUNT(*) AS n, MIN(at_ms) AS oldest FROM api_login_attempts \
+         WHERE {col} = $1 AND ok = 0 AND at_ms >= $2 AND at_ms > COALESCE( \
+         (SELECT MAX(at_ms) FROM api_login_attempts WHERE {col} = $1 AND ok = 1), 0)"
+    );
+    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .bind(since)
+        .fetch_one(state.store().pool())
+        .await?;
+    Ok((r.try_get("n")?, r.try_get("oldest")?))
+}
+
+/// Ends a session.
+pub async fn logout(state: &ApiState, token_hash: &str) -> Result<(), ApiError> {
+    sqlx::query("UPDATE api_sessions SET ended_ms = $1 WHERE token_hash = $2")
+        .bind(state.auth_now())
+        .bind(token_hash)
+        .execute(state.store().pool())
+        .await?;
+    Ok(())
+}
+
+/// The cookie's value in `headers`, if any.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Whether the request came over TLS.
+fn over_tls(parts: &Parts) -> bool {
+    parts.uri.scheme_str() == Some("https")
+        || parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// `Set-Cookie` for a session (empty value and `Max-Age=0` to clear it).
+pub fn session_cookie(state: &ApiState, parts: &Parts, value: Option<&str>) -> HeaderValue {
+    let secure = state.auth_config.secure_cookies == SecureCookies::Always || over_tls(parts);
+    let (v, age) = match value {
+        Some(v) => (v, state.auth_config.session_max_s),
+        None => ("", 0),
+    };
+    let s = format!(
+        "{SESSION_COOKIE}={v}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&s)
+        .unwrap_or_else(|_| HeaderValue::from_static("anxin_session=; Max-Age=0"))
+}
+
+/// Why the credentials of a request were refused (logged and counted; the client
+/// always gets the same 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No cookie, no token.
+    Missing,
+    /// Unknown, ended or expired session.
+    Session,
+    /// Unknown, revoked or expired token, or a malformed one.
+    Token,
+    /// The user is deactivated or gone.
+    User,
+}
+
+/// Resolves the request's credentials: a Bearer token first, else the session cookie.
+pub async fn authenticate(
+    state: &ApiState,
+    parts: &Parts,
+) -> Result<Result<Principal, Refused>, ApiError> {
+    let now = state.auth_now();
+    if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        let Some(token) = auth
+            .to_str()
+            .ok()
+            .and_then(|s| s.strip_prefix("Bearer "))
+            .map(str::trim)
+        else {
+            return Ok(Err(Refused::Token));
+        };
+        let Some((id, secret)) = token.strip_prefix("anx_").and_then(|t| t.split_once('_')) else {
+            return Ok(Err(Refused::Token));
+        };
+        let row = sqlx::query(
+            "SELECT user_id, secret_hash, expires_ms, revoked_ms, last_used_ms FROM api_tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(state.store().pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(Refused::Token));
+        };
+        let stored: String = row.try_get("secret_hash")?;
+        let expires: Option<i64> = row.try_get("expires_ms")?;
+        let revoked: Option<i64> = row.try_get("revoked_ms")?;
+        let last_used: Option<i64> = row.try_get("last_used_ms")?;
+        if !same(&stored, &sha256_hex(secret))
+            || revoked.is_some()
+            || expires.is_some_and(|e| e <= now)
+        {
+            return Ok(Err(Refused::Token));
+        }
+        let user_id: String = row.try_get("user_id")?;
+        let Some(user) = active_user(state, &user_id).await? else {
+            return Ok(Err(Refused::User));
+        };
+        if last_used.is_none_or(|t| now - t > 60_000) {
+            sqlx::query("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(state.store().pool())
+                .await?;
+        }
+        return Ok(Ok(Principal {
+            user,
+            via: Via::Token { id: id.to_string() },
+        }));
+    }
+    let Some(cookie) = cookie(&parts.headers, SESSION_COOKIE).filter(|c| !c.is_empty()) else {
+        return Ok(Err(Refused::Missing));
+    };
+    let token_hash = sha256_hex(cookie);
+    let row = sqlx::query(
+        "SELECT user_id, csrf, last_seen_ms, expires_ms, ended_ms FROM api_sessions WHERE token_hash = $1",
+    )
+    .bind(&token_hash)
+    .fetch_optional(state.store().pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(Refused::Session));
+    };
+    let last_seen: i64 = row.try_get("last_seen_ms")?;
+    let expires: i64 = row.try_get("expires_ms")?;
+    let ended: Option<i64> = row.try_get("ended_ms")?;
+    if ended.is_some()
+        || expires <= now
+        || now - last_seen > state.auth_config.session_idle_s * 1000
+    {
+        return Ok(Err(Refused::Session));
+    }
+    let user_id: String = row.try_get("user_id")?;
+    let Some(user) = active_user(state, &user_id).await? else {
+        return Ok(Err(Refused::User));
+    };
+    if now - last_seen > 30_000 {
+        sqlx::query("UPDATE api_sessions SET last_seen_ms = $1 WHERE token_hash = $2")
+            .bind(now)
+            .bind(&token_hash)
+            .execute(state.store().pool())
+            .await?;
+    }
+    Ok(Ok(Principal {
+        user,
+        via: Via::Session {
+            token_hash,
+            csrf: row.try_get("csrf")?,
+        },
+    }))
+}
+
+/// Whether a session is still valid (the live stream re-checks it).
+pub async fn session_alive(state: &ApiState, principal: &Principal) -> bool {
+    let now = state.auth_now();
+    let r = match &principal.via {
+        Via::Session { token_hash, .. } => {
+            sqlx::query("SELECT expires_ms, ended_ms FROM api_sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(state.store().pool())
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| {
+                    let e: i64 = r.try_get("expires_ms").ok()?;
+                    let ended: Option<i64> = r.try_get("ended_ms").ok()?;
+                    Some(ended.is_none() && e > now)
+                })
+        }
+        Via::Token { id } => {
+            sqlx::query("SELECT expires_ms, revoked_ms FROM api_tokens WHERE id = $1")
+                .bind(id)
+                .fetch_optional(state.store().pool())
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| {
+                    let e: Option<i64> = r.try_get("expires_ms").ok()?;
+                    let revoked: Option<i64> = r.try_get("revoked_ms").ok()?;
+                    Some(revoked.is_none() && e.is_none_or(|e| e > now))
+                })
+        }
+    };
+    let user_ok = matches!(
+        active_user(state, principal.user.id.as_str()).await,
+        Ok(Some(_))
+    );
+    r.unwrap_or(false) && user_ok
+}
+
+async fn active_user(state: &ApiState, id: &str) -> Result<Option<User>, ApiError> {
+    match state.workflow().user(&UserId::new(id)).await {
+        Ok(u) if u.active => Ok(Some(u)),
+        Ok(_) | Err(crate::workflow::WorkflowError::UnknownUser(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks CSRF for a state-changing request of a browser session: the
+/// `X-CSRF-Token` header must equal the session's token, and an `Origin` header, when
+/// sent, must name this host.
+pub fn check_csrf(parts: &Parts, principal: &Principal) -> Result<(), ApiError> {
+    let Via::Session { csrf, .. } = &principal.via else {
+        return Ok(());
+    };
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !same(sent, csrf) {
+        return Err(ApiError::new(
+            ErrorCode::CsrfFailed,
+            "missing or wrong X-CSRF-Token for this session",
+        ));
+    }
+    check_origin(parts)
+}
+
+/// An `Origin` header, when sent, must name the host the request was sent to.
+pub fn check_origin(parts: &Parts) -> Result<(), ApiError> {
+    let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, h)| h.trim_end_matches('/'))
+        .unwrap_or("");
+    if origin == "null" || origin_host != host {
+        return Err(ApiError::new(
+            ErrorCode::CsrfFailed,
+            "cross-origin request refused",
+        ));
+    }
+    Ok(())
+}
+
+/// A new API token for `user`: (id, the full token to show once, expiry).
+pub async fn create_token(
+    state: &ApiState,
+    user: &UserId,
+    name: &str,
+    days: Option<i64>,
+) -> Result<(String, String, Option<i64>), ApiError> {
+    let now = state.auth_now();
+    let max = state.auth_config.token_max_days;
+    let days = days.unwrap_or(max);
+    if !(1..=max).contains(&days) {
+        return Err(ApiError::bad_field(
+            "expires_in_days",
+            format!("between 1 and {max} days"),
+        ));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::bad_field("name", "a name of 1 to 100 characters"));
+    }
+    let id = random_hex(8);
+    let secret = random_hex(24);
+    let expires = now + days * 86_400_000;
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, secret_hash, created_ms, expires_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(user.as_str())
+    .bind(name)
+    .bind(sha256_hex(&secret))
+    .bind(now)
+    .bind(expires)
+    .execute(state.store().pool())
+    .await?;
+    Ok((id.clone(), format!("anx_{id}_{secret}"), Some(expires)))
+}
+
+/// One API token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Id (the part after `anx_`).
+    pub id: String,
+    /// Name given at creation.
+    pub name: String,
+    /// Created at (ms).
+    pub created_ms: i64,
+    /// Expires at (ms).
+    pub expires_ms: Option<i64>,
+    /// Last used at (ms, to the minute).
+    pub last_used_ms: Option<i64>,
+    /// Revoked at (ms).
+    pub revoked_ms: Option<i64>,
+}
+
+/// `user`'s tokens, newest first.
+pub async fn tokens_of(state: &ApiState, user: &UserId) -> Result<Vec<TokenInfo>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT id, name, created_ms, expires_ms, last_used_ms, revoked_ms FROM api_tokens \
+         WHERE user_id = $1 ORDER BY created_ms DESC, id",
+    )
+    .bind(user.as_str())
+    .fetch_all(state.store().pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenInfo {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                created_ms: r.try_get("created_ms")?,
+                expires_ms: r.try_get("expires_ms")?,
+                last_used_ms: r.try_get("last_used_ms")?,
+                revoked_ms: r.try_get("revoked_ms")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(ApiError::from)
+}
+
+/// Revokes `user`'s token `id` (404 when it is not theirs).
+pub async fn revoke_token(state: &ApiState, user: &UserId, id: &str) -> Result<(), ApiError> {
+    let n = sqlx::query(
+        "UPDATE api_tokens SET revoked_ms = COALESCE(revoked_ms, $1) WHERE id = $2 AND user_id = $3",
+    )
+    .bind(state.auth_now())
+    .bind(id)
+    .bind(user.as_str())
+    .execute(state.store().pool())
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(ApiError::not_found("token"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_hash_is_argon2id_and_verifies_only_the_same_password() {
+        let h = hash_password("geheim-123").await.unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password("geheim-123", Some(h.clone())).await);
+        assert!(!verify_password("geheim-124", Some(h)).await);
+        assert!(!verify_password("geheim-123", None).await);
+    }
+
+    #[test]
+    fn the_dummy_hash_parses_so_unknown_users_cost_a_full_verification() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn short_passwords_are_refused() {
+        assert!(check_password_rules("1234567").is_err());
+        assert!(check_password_rules("12345678").is_ok());
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; anxin_session=abc; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}
