@@ -44,3 +44,31 @@ export const get = (p) => api('GET', p);
 export const post = (p, b = {}) => api('POST', p, b);
 export const put = (p, b = {}) => api('PUT', p, b);
 export const del = (p) => api('DELETE', p);
+
+/** POSTs `body` and saves the binary answer as `filename` (the provisioning blob). */
+export async function download(path, body, filename) {
+  const headers = { 'Accept': 'application/octet-stream', 'Content-Type': 'application/json' };
+  if (csrf) headers['X-CSRF-Token'] = csrf;
+  let resp;
+  try {
+    resp = await fetch(BASE + path, { method: 'POST', headers, credentials: 'same-origin', body: JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, { code: 'network', message: String(e) });
+  }
+  if (!resp.ok) {
+    let json = null;
+    try { json = await resp.json(); } catch { json = null; }
+    throw new ApiError(resp.status, json);
+  }
+  const blob = await resp.blob();
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  return blob.size;
+}

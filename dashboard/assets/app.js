@@ -1,9 +1,10 @@
 // Anxin dashboard: a small single-page app over /api/v1. No build step; plain ES modules.
 // Pages: /login, / (my households today), /alerts (live queue), /households/:id,
-// /contact/:id (daily-contact form), /needs, /overview, /devices.
+// /contact/:id (daily-contact form), /needs, /overview; technicians: /devices,
+// /devices/:id, /work-orders, /installations/:household (live check-offs).
 // Data is only ever put into the page as text (never as HTML).
 import { t, setLang, currentLang, locale, translateStatic } from './i18n.js';
-import { get, post, put, del, setCsrf, ApiError } from './api.js';
+import { get, post, put, del, download, setCsrf, ApiError } from './api.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -26,6 +27,7 @@ const state = {
   render: null,        // re-render the current page
   onAlert: null,       // page hook for live alerts
   onHousehold: null,   // page hook for live tiles
+  onInstallation: null, // page hook for installation-test events (technicians)
 };
 
 // ---------- small helpers ----------
@@ -180,6 +182,11 @@ function connectStream() {
     state.onAlert?.(a);
   });
   es.addEventListener('household', (ev) => { state.onHousehold?.(JSON.parse(ev.data).tile); });
+  es.addEventListener('installation', (ev) => {
+    const e = JSON.parse(ev.data);
+    if (e.kind === 'checked_off') toast(t('test_checked', { d: e.device_id }));
+    state.onInstallation?.(e);
+  });
   es.addEventListener('resync', () => { loadOpenAlerts(); state.render?.(); });
   es.onerror = () => { document.body.dataset.live = 'off'; };
   es.onopen = () => { document.body.dataset.live = 'on'; loadOpenAlerts(); };
@@ -199,10 +206,10 @@ const PAGES = {
   caseworker: ['today', 'alerts', 'needs'],
   committee_head: ['today', 'alerts', 'needs', 'overview'],
   street_supervisor: ['today', 'alerts', 'needs', 'overview'],
-  technician: ['devices', 'alerts'],
-  admin: ['today', 'alerts', 'needs', 'overview', 'devices'],
+  technician: ['devices', 'work_orders', 'alerts'],
+  admin: ['today', 'alerts', 'needs', 'overview', 'devices', 'work_orders'],
 };
-const PATHS = { today: '/', alerts: '/alerts', needs: '/needs', overview: '/overview', devices: '/devices' };
+const PATHS = { today: '/', alerts: '/alerts', needs: '/needs', overview: '/overview', devices: '/devices', work_orders: '/work-orders' };
 
 function renderNav(current) {
   if (!state.me) { nav.hidden = true; return; }
@@ -218,6 +225,7 @@ function renderNav(current) {
 async function route() {
   state.onAlert = null;
   state.onHousehold = null;
+  state.onInstallation = null;
   state.render = null;
   const path = location.pathname;
   if (!state.me) {
@@ -242,11 +250,14 @@ async function route() {
   const pages = {
     '/': ['today', todayPage], '/alerts': ['alerts', alertsPage], '/needs': ['needs', needsPage],
     '/overview': ['overview', overviewPage], '/devices': ['devices', devicesPage],
+    '/work-orders': ['work_orders', workOrdersPage],
   };
   try {
     if (pages[path]) { renderNav(pages[path][0]); state.render = pages[path][1]; await pages[path][1](); }
     else if ((m = path.match(/^\/households\/([^/]+)$/))) { renderNav('today'); const id = decodeURIComponent(m[1]); state.render = () => householdPage(id); await householdPage(id); }
     else if ((m = path.match(/^\/contact\/([^/]+)$/))) { renderNav('today'); await contactPage(decodeURIComponent(m[1])); }
+    else if ((m = path.match(/^\/devices\/([^/]+)$/))) { renderNav('devices'); const id = decodeURIComponent(m[1]); state.render = () => devicePage(id); await devicePage(id); }
+    else if ((m = path.match(/^\/installations\/([^/]+)$/))) { renderNav('devices'); const id = decodeURIComponent(m[1]); state.render = () => installationPage(id); await installationPage(id); }
     else { renderNav(null); page(t('not_found'), h('p', { class: 'notfound', text: t('not_found') })); }
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) { state.me = null; return loginPage(t('session_over')); }
@@ -440,7 +451,7 @@ function chart(container, title, series) {
   const times = [...new Set(pts.map(p => p.at_ms))].sort((a, b) => a - b);
   const idx = new Map(times.map((x, i) => [x, i]));
   const values = new Array(times.length).fill(0);
-  for (const s of series) for (const p of s.points) values[idx.get(p.at_ms)] += (s.field === 'ppm' ? p.max : p.count);
+  for (const s of series) for (const p of s.points) values[idx.get(p.at_ms)] += (p.value ?? (s.field === 'ppm' ? p.max : p.count));
   const box = h('div', { class: 'chart', role: 'img', 'aria-label': title });
   container.append(box);
   const width = Math.max(280, Math.min(container.clientWidth || 340, 900) - 12);
@@ -609,32 +620,305 @@ async function overviewPage() {
   page(t('overview_title'), h('div', { class: 'scroll card' }, table), h('h2', { text: t('export') }), exports);
 }
 
+// ---------- technicians: devices, work orders, installation tests ----------
+const KINDS = ['door', 'motion', 'help', 'gas', 'pendant'];
+
+function kindName(k) { const s = t('kind_' + k); return s === 'kind_' + k ? k : s; }
+
+/** Online / offline / never seen: an icon and words with the colour, never colour alone. */
+function onlineBadge(d) {
+  const [cls, icon, key] = d.last_seen_ms == null ? ['bad', '?', 'never_seen']
+    : d.online ? ['ok', '✓', 'online'] : ['bad', '✕', 'offline'];
+  return h('span', { class: `conn ${cls}`, dataset: { online: d.online ? 'yes' : 'no' } },
+    h('span', { class: 'icon', 'aria-hidden': 'true' }, icon), t(key));
+}
+
+function batteryBar(d) {
+  if (d.battery_pct == null) return h('span', { class: 'muted', text: `${t('battery')} —` });
+  const pct = Math.max(0, Math.min(100, d.battery_pct));
+  const low = d.problems.includes('low_battery') || d.problems.includes('battery_soon');
+  const fill = h('span', { class: 'fill' });
+  fill.style.width = `${pct}%`;
+  const bits = [`${pct}%`];
+  if (d.battery_pct_per_day != null) bits.push(t('battery_trend', { d: (Math.round(d.battery_pct_per_day * 10) / 10).toString() }));
+  if (d.battery_days_left != null) bits.push(t('battery_left', { n: String(Math.round(d.battery_days_left)) }));
+  return h('span', { class: 'health-item' },
+    h('span', { class: `battery${low ? ' low' : ''}`, role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct), 'aria-label': `${t('battery')} ${pct}%` }, fill),
+    h('span', { text: `${low ? '⚠ ' : ''}${t('battery')} ${bits.join(' · ')}` }));
+}
+
+function signalBars(d) {
+  if (d.rssi_dbm == null) return h('span', { class: 'muted', text: `${t('signal')} —` });
+  const r = d.rssi_dbm;
+  const level = r >= -67 ? 4 : r >= -75 ? 3 : r >= -85 ? 2 : 1;
+  const word = level >= 3 ? 'sig_good' : level === 2 ? 'sig_fair' : 'sig_weak';
+  return h('span', { class: 'health-item' },
+    h('span', { class: `signal lv-${level}`, role: 'img', 'aria-label': `${t(word)} ${r} dBm` },
+      ...[1, 2, 3, 4].map(i => h('span', { class: i <= level ? 'on' : '' }))),
+    h('span', { text: `${level === 1 ? '⚠ ' : ''}${t(word)} · ${r} dBm` }));
+}
+
+function problemPills(d) {
+  return d.problems.length
+    ? d.problems.map(p => h('span', { class: 'pill bad', dataset: { problem: p } }, h('span', { 'aria-hidden': 'true' }, '⚠ '), t('p_' + p)))
+    : [h('span', { class: 'pill ok' }, h('span', { 'aria-hidden': 'true' }, '✓ '), t('no_problems'))];
+}
+
+function deviceItem(d) {
+  const bad = d.last_seen_ms == null || !d.online;
+  return h('li', { class: `device${bad ? ' offline' : ''}`, id: `device-${d.id}`, dataset: { device: d.id, online: d.online ? 'yes' : 'no' } },
+    h('div', { class: 'row' }, onlineBadge(d),
+      link(`/devices/${encodeURIComponent(d.id)}`, `${kindName(d.kind)}${d.room ? ' · ' + d.room : ''}`, { class: 'device-name' })),
+    h('div', { class: 'muted', text: `${d.id}${d.firmware ? ' · ' + t('firmware') + ' ' + d.firmware : ''} · ${t('last_seen')} ${fmtTime(d.last_seen_ms, true)}` }),
+    h('div', { class: 'health' }, batteryBar(d), signalBars(d)),
+    (d.false_presses || d.open_work_orders.length)
+      ? h('div', { class: 'muted', text: [d.false_presses ? t('false_presses_n', { n: d.false_presses }) : '', d.open_work_orders.length ? t('orders_n', { n: d.open_work_orders.length }) : ''].filter(Boolean).join(' · ') })
+      : null,
+    h('div', { class: 'row' }, ...problemPills(d)));
+}
+
+/** The secret, once: shown in the page only, with the blob and the flashing command. */
+function secretCard(deviceId, secret) {
+  const cmd = h('pre', { class: 'cmd', id: 'flash-command', hidden: true });
+  const target = h('select', { id: 'flash-target' }, h('option', { value: 'esp32c3', text: 'ESP32-C3 (espflash)' }), h('option', { value: 'cortex-m', text: 'nRF52840 (probe-rs)' }));
+  return h('section', { class: 'card secret-card stack', id: 'secret-card', role: 'region', 'aria-label': t('secret_once') },
+    h('p', { class: 'error', text: t('secret_once') }),
+    h('p', {}, h('strong', { text: `${deviceId}：` }), h('code', { id: 'new-secret', text: secret })),
+    h('div', { class: 'row' },
+      h('button', { type: 'button', id: 'download-blob', onclick: async () => {
+        try { await download(`/devices/${encodeURIComponent(deviceId)}/blob`, { secret }, `${deviceId}.bin`); toast(t('blob_saved', { f: `${deviceId}.bin` })); } catch (e) { toast(errorText(e)); }
+      } }, t('download_blob'))),
+    h('div', {}, h('label', { for: 'flash-target', text: t('flash_target') }), target),
+    h('button', { type: 'button', class: 'secondary', onclick: async () => {
+      try { const r = await get(`/devices/${encodeURIComponent(deviceId)}/flash-command?target=${target.value}`); cmd.textContent = r.command; cmd.hidden = false; } catch (e) { toast(errorText(e)); }
+    } }, t('show_cmd')),
+    cmd);
+}
+
+function registerForm(households, onDone) {
+  const err = h('p', { class: 'error', hidden: true, role: 'alert' });
+  const kind = h('select', { id: 'reg-kind', name: 'kind', required: true }, ...KINDS.map(k => h('option', { value: k, text: kindName(k) })));
+  const list = h('datalist', { id: 'reg-households' }, ...households.map(x => h('option', { value: x })));
+  const hh = h('input', { type: 'text', id: 'reg-household', name: 'household_id', list: 'reg-households', required: true, autocapitalize: 'none' });
+  const room = h('input', { type: 'text', id: 'reg-room', name: 'room', maxlength: '64' });
+  const serial = h('input', { type: 'text', id: 'reg-serial', name: 'serial', maxlength: '64', autocapitalize: 'none' });
+  const id = h('input', { type: 'text', id: 'reg-id', name: 'device_id', maxlength: '32', autocapitalize: 'none' });
+  const field = (el, key) => h('div', {}, h('label', { for: el.id, text: t(key) }), el);
+  const form = h('form', { class: 'stack', id: 'register-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    err.hidden = true;
+    try {
+      const r = await post('/devices', { kind: kind.value, household_id: hh.value.trim(), room: room.value.trim() || null, serial: serial.value.trim() || null, device_id: id.value.trim() || null });
+      toast(t('registered', { d: r.device.id }));
+      form.reset();
+      onDone(r);
+    } catch (e) { err.textContent = errorText(e); err.hidden = false; }
+  } }, field(kind, 'kind'), field(hh, 'household'), list, field(room, 'room'), field(serial, 'serial'), field(id, 'device_id_opt'), err,
+    h('button', { type: 'submit', id: 'register-submit' }, t('register')));
+  return h('details', { class: 'card', id: 'register' }, h('summary', { text: t('register_title') }), form);
+}
+
 async function devicesPage() {
   let only = false;
   const box = h('div', { id: 'device-list' });
-  const toggle = h('label', { class: 'row' }, h('input', { type: 'checkbox', id: 'only-problems', onchange: (e) => { only = e.target.checked; refresh(); } }), t('only_problems'));
+  const summary = h('p', { class: 'summary-line', id: 'device-summary', role: 'status' });
+  const secretBox = h('div', { id: 'secret-box' });
+  const toggle = h('label', { class: 'row check' }, h('input', { type: 'checkbox', id: 'only-problems', onchange: (e) => { only = e.target.checked; refresh(); } }), t('only_problems'));
+  let running = new Map();
+  let households = [];
   const refresh = async () => {
-    const p = await get(`/devices?limit=500${only ? '&problem=true' : ''}`);
+    const [p, tests] = await Promise.all([get(`/devices?limit=500${only ? '&problem=true' : ''}`), get('/installations')]);
+    running = new Map(tests.map(x => [x.household_id, x]));
+    const all = p.items;
+    const off = all.filter(d => d.last_seen_ms == null || !d.online).length;
+    summary.replaceChildren(t('n_devices', { n: p.total }), ' · ',
+      h('span', { class: off ? 'bad-text' : '' }, off ? '✕ ' : '', t('n_offline', { n: off })), ' · ',
+      t('n_problems', { n: all.filter(d => d.problems.length).length }));
     const byHouse = new Map();
-    for (const d of p.items) { const k = d.household_id || '—'; if (!byHouse.has(k)) byHouse.set(k, []); byHouse.get(k).push(d); }
+    for (const d of all) { const k = d.household_id || '—'; if (!byHouse.has(k)) byHouse.set(k, []); byHouse.get(k).push(d); }
+    households = [...new Set([...households, ...byHouse.keys()].filter(x => x !== '—'))];
     box.replaceChildren(...[...byHouse.entries()].map(([hh, devs]) => {
-      const status = h('p', { class: 'muted' });
-      const btns = h('div', { class: 'row' });
-      if (hh !== '—') {
-        btns.append(
-          h('button', { type: 'button', class: 'secondary', onclick: async () => {
-            try { const r = await post(`/installations/${encodeURIComponent(hh)}`, { minutes: 60 }); status.textContent = t('test_running', { t: fmtTime(r.until_ms, true) }); } catch (e) { toast(errorText(e)); }
-          } }, t('start_test')),
-          h('button', { type: 'button', class: 'secondary', onclick: async () => {
-            try { await del(`/installations/${encodeURIComponent(hh)}`); status.textContent = ''; } catch (e) { toast(errorText(e)); }
-          } }, t('stop_test')));
-      }
-      return h('section', { class: 'card' }, h('h2', { text: `${hh} · ${devs[0].household_address || ''}` }), btns, status, h('div', { class: 'scroll' }, deviceTable(devs)));
+      const test = running.get(hh);
+      return h('section', { class: 'card household-devices', dataset: { household: hh } },
+        h('h2', { text: `${hh}${devs[0].household_address ? ' · ' + devs[0].household_address : ''}` }),
+        hh !== '—' ? h('div', { class: 'row' },
+          link(`/installations/${encodeURIComponent(hh)}`, test ? `▶ ${t('test_running', { t: fmtTime(test.until_ms, true) })}` : t('open_test'),
+            { class: `button ${test ? '' : 'secondary'}`, dataset: { action: 'installation' } })) : null,
+        h('ul', { class: 'devices' }, ...devs.map(deviceItem)));
     }));
-    if (!p.items.length) box.append(h('p', { class: 'muted', text: t('no_devices') }));
+    if (!all.length) box.append(h('p', { class: 'muted', text: t('no_devices') }));
   };
-  page(t('devices_title'), toggle, box);
+  const reg = registerForm([], (r) => {
+    if (r.secret) secretBox.replaceChildren(secretCard(r.device.id, r.secret));
+    refresh();
+  });
+  page(t('devices_title'), summary, toggle, secretBox, reg, box);
   await refresh();
+  reg.querySelector('datalist').replaceChildren(...households.map(x => h('option', { value: x })));
+  state.onInstallation = () => refresh();
+}
+
+async function devicePage(id) {
+  let d;
+  try { d = await get(`/devices/${encodeURIComponent(id)}`); } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 403)) {
+      page(t('device_title'), h('p', { class: 'notfound', id: 'not-found', text: t('not_found') }), link('/devices', t('back'), { class: 'button secondary' }));
+      return;
+    }
+    throw e;
+  }
+  const dev = d.device;
+  const c = dev.credentials;
+  const cred = c.state === 'active' ? t('cred_active', { g: c.generation }) : c.state === 'revoked' ? `⚠ ${t('cred_revoked')}` : t('cred_none');
+  const secretBox = h('div', { id: 'secret-box' });
+  const info = h('dl', { class: 'kv card' },
+    h('dt', { text: t('household') }), h('dd', { text: `${dev.household_id || '—'}${dev.household_address ? ' · ' + dev.household_address : ''}` }),
+    h('dt', { text: t('serial') }), h('dd', { text: dev.serial || dev.zigbee_name || '—' }),
+    h('dt', { text: t('credentials') }), h('dd', { text: cred }),
+    h('dt', { text: t('firmware') }), h('dd', { text: `${dev.firmware || '—'}${dev.heartbeat_s ? ' · ' + t('heartbeat_every', { n: dev.heartbeat_s }) : ''}` }),
+    h('dt', { text: t('last_seen') }), h('dd', { text: fmtTime(dev.last_seen_ms, true) }));
+  const secretIn = h('input', { type: 'password', id: 'blob-secret', autocomplete: 'off', autocapitalize: 'none' });
+  const blobErr = h('p', { class: 'error', hidden: true, role: 'alert' });
+  const blobForm = h('form', { class: 'stack card', onsubmit: async (ev) => {
+    ev.preventDefault();
+    blobErr.hidden = true;
+    if (!secretIn.value.trim()) { blobErr.textContent = t('secret_needed'); blobErr.hidden = false; return secretIn.focus(); }
+    try { await download(`/devices/${encodeURIComponent(id)}/blob`, { secret: secretIn.value.trim() }, `${id}.bin`); secretIn.value = ''; toast(t('blob_saved', { f: `${id}.bin` })); } catch (e) { blobErr.textContent = errorText(e); blobErr.hidden = false; }
+  } }, h('div', {}, h('label', { for: 'blob-secret', text: t('secret') }), secretIn), blobErr, h('button', { type: 'submit' }, t('download_blob')));
+  const actions = h('div', { class: 'row' },
+    dev.household_id ? link(`/installations/${encodeURIComponent(dev.household_id)}`, t('open_test'), { class: 'button secondary' }) : null,
+    h('button', { type: 'button', class: 'secondary', onclick: async () => {
+      if (!window.confirm(t('confirm_rotate'))) return;
+      try { const r = await post(`/devices/${encodeURIComponent(id)}/rotate`); toast(t('rotated')); secretBox.replaceChildren(secretCard(id, r.secret)); } catch (e) { toast(errorText(e)); }
+    } }, t('rotate')),
+    c.state === 'active' ? h('button', { type: 'button', class: 'danger', onclick: async () => {
+      if (!window.confirm(t('confirm_revoke'))) return;
+      try { await post(`/devices/${encodeURIComponent(id)}/revoke`); toast(t('revoked_ok')); await devicePage(id); } catch (e) { toast(errorText(e)); }
+    } }, t('revoke')) : null);
+  const presses = h('ul', { class: 'timeline', id: 'presses' }, ...d.presses.map(p => h('li', {}, h('time', { text: fmtTime(p.pressed_ms, true) }), h('span', { text: t('press_' + p.outcome) }))));
+  if (!d.presses.length) presses.append(h('li', { class: 'muted', text: t('no_data') }));
+  const charts = h('div', { id: 'battery-chart' });
+  page(`${kindName(dev.kind)}${dev.room ? ' · ' + dev.room : ''}`,
+    h('p', { class: 'row' }, onlineBadge(dev), h('span', { class: 'muted', text: dev.id })),
+    h('div', { class: 'health card' }, batteryBar(dev), signalBars(dev), dev.false_presses ? h('span', { text: t('false_presses_n', { n: dev.false_presses }) }) : null),
+    h('div', { class: 'row' }, ...problemPills(dev)),
+    info, actions, secretBox,
+    h('h2', { text: t('download_blob') }), blobForm,
+    h('h2', { text: t('battery') }), charts,
+    h('h2', { text: t('presses') }), presses,
+    h('h2', { text: t('work_orders') }), orderList(d.work_orders, () => devicePage(id)),
+    openOrderForm(id, () => devicePage(id)));
+  chart(charts, t('battery'), [{ field: 'battery', points: d.battery_samples.map(s => ({ at_ms: s.at_ms, value: s.battery_pct })) }]);
+}
+
+function orderItem(o, refresh) {
+  const note = h('input', { type: 'text', 'aria-label': t('resolution'), placeholder: t('resolution'), maxlength: '2000' });
+  return h('li', { class: `card stack order${o.closed_ms ? ' closed' : ''}`, dataset: { order: String(o.id), reason: o.reason } },
+    h('div', {}, h('strong', { text: `#${o.id} ${t('r_' + o.reason)}` }), ' · ', link(`/devices/${encodeURIComponent(o.device_id)}`, o.device_id)),
+    h('div', { class: 'muted', text: `${o.household_id || ''}${o.household_address ? ' · ' + o.household_address : ''} · ${fmtTime(o.opened_ms, true)}` }),
+    h('div', { text: o.detail }),
+    o.closed_ms
+      ? h('div', { class: 'muted', text: `✓ ${fmtTime(o.closed_ms, true)} · ${t('closed_by', { who: (o.closed_by || '').replace(/^user:/, ''), r: o.resolution || '' })}` })
+      : h('form', { class: 'row', onsubmit: async (ev) => {
+        ev.preventDefault();
+        if (!note.value.trim()) { note.focus(); return toast(t('note_required')); }
+        try { await post(`/work-orders/${o.id}/close`, { resolution: note.value.trim() }); toast(t('order_closed')); await refresh(); } catch (e) { toast(errorText(e)); }
+      } }, note, h('button', { type: 'submit' }, t('close_order'))));
+}
+
+function orderList(orders, refresh) {
+  const ul = h('ul', { class: 'alerts', id: 'order-list' }, ...orders.map(o => orderItem(o, refresh)));
+  if (!orders.length) ul.append(h('li', { class: 'muted', text: t('no_work_orders') }));
+  return ul;
+}
+
+function openOrderForm(deviceId, refresh) {
+  const reason = h('select', { id: 'order-reason' }, ...['offline', 'low_battery', 'suspicious', 'untested'].map(r => h('option', { value: r, text: t('r_' + r) })));
+  const detail = h('input', { type: 'text', id: 'order-detail', maxlength: '2000' });
+  return h('details', { class: 'card' }, h('summary', { text: t('open_order') }),
+    h('form', { class: 'stack', onsubmit: async (ev) => {
+      ev.preventDefault();
+      if (!detail.value.trim()) { detail.focus(); return toast(t('note_required')); }
+      try { const o = await post('/work-orders', { device_id: deviceId, reason: reason.value, detail: detail.value.trim() }); toast(t('order_opened', { n: o.id })); await refresh(); } catch (e) { toast(errorText(e)); }
+    } }, h('div', {}, h('label', { for: 'order-reason', text: t('reason') }), reason),
+    h('div', {}, h('label', { for: 'order-detail', text: t('detail') }), detail), h('button', { type: 'submit' }, t('open_order'))));
+}
+
+async function workOrdersPage() {
+  let all = false;
+  const box = h('div', { id: 'work-orders' });
+  const refresh = async () => {
+    const p = await get(`/work-orders?limit=500${all ? '&open=false' : ''}`);
+    box.replaceChildren(orderList(p.items, refresh));
+  };
+  page(t('work_orders_title'),
+    h('label', { class: 'row check' }, h('input', { type: 'checkbox', id: 'show-closed', onchange: (e) => { all = e.target.checked; refresh(); } }), t('show_closed')),
+    box);
+  await refresh();
+}
+
+const BY = { 'door opened': 'by_door_opened', 'door closed': 'by_door_closed', motion: 'by_motion', 'help press': 'by_help_press', 'gas alarm': 'by_gas_alarm', 'fall detected': 'by_fall' };
+function byText(by) { return BY[by] ? t(BY[by]) : (by || ''); }
+
+function needsText(kind) { return KINDS.includes(kind) ? t('need_' + kind) : t('need_other'); }
+
+async function installationPage(hh) {
+  const enc = encodeURIComponent(hh);
+  let v;
+  try { v = await get(`/installations/${enc}`); } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 403)) {
+      page(t('installation'), h('p', { class: 'notfound', id: 'not-found', text: t('not_found') }), link('/devices', t('back'), { class: 'button secondary' }));
+      return;
+    }
+    throw e;
+  }
+  const status = h('p', { id: 'test-status', class: 'test-status' });
+  const progress = h('p', { id: 'test-progress', role: 'status', 'aria-live': 'polite' });
+  const list = h('ul', { class: 'checklist', id: 'install-devices' });
+  const minutes = h('select', { id: 'test-minutes' }, ...[15, 30, 60, 120].map(m => h('option', { value: String(m), text: String(m), selected: m === 30 })));
+  const startBtn = h('button', { type: 'button', id: 'start-test', onclick: async () => {
+    try { v = await post(`/installations/${enc}`, { minutes: Number(minutes.value) }); toast(t('test_started')); draw(); } catch (e) { toast(errorText(e)); }
+  } }, t('start_test'));
+  const stopBtn = h('button', { type: 'button', id: 'stop-test', class: 'secondary', onclick: async () => {
+    try { v = await del(`/installations/${enc}`); toast(t('test_stopped')); draw(); } catch (e) { toast(errorText(e)); }
+  } }, t('stop_test'));
+  const startBox = h('div', { class: 'row' }, h('label', { for: 'test-minutes', text: t('test_minutes') }), minutes, startBtn);
+  const draw = () => {
+    document.body.dataset.test = v.running ? 'running' : 'idle';
+    status.textContent = v.running ? `▶ ${t('test_until', { t: fmtTime(v.until_ms, true) })}`
+      : v.started_ms ? `✓ ${t('test_ended', { t: fmtTime(v.ended_ms, true) })}` : t('test_none');
+    startBox.hidden = v.running;
+    stopBtn.hidden = !v.running;
+    const devs = [...v.devices].sort((a, b) => (a.tested_ms == null) - (b.tested_ms == null) || (a.tested_ms || 0) - (b.tested_ms || 0));
+    const done = devs.filter(d => d.tested_ms != null).length;
+    progress.textContent = v.started_ms ? t('test_progress', { a: done, b: devs.length }) : '';
+    list.replaceChildren(...devs.map(d => {
+      const ok = d.tested_ms != null;
+      return h('li', { class: ok ? 'tested' : 'untested', id: `check-${d.device_id}`, dataset: { device: d.device_id, tested: ok ? 'yes' : 'no' } },
+        h('span', { class: 'mark', 'aria-hidden': 'true' }, ok ? '✓' : '○'),
+        h('div', {},
+          h('strong', { text: `${kindName(d.kind)}${d.room ? ' · ' + d.room : ''}` }), ' ', h('span', { class: 'muted', text: d.device_id }),
+          h('div', { text: ok ? `✓ ${t('tested_at', { t: fmtTime(d.tested_ms), by: byText(d.by) })}` : `${t('untested')}：${needsText(d.kind)}` })));
+    }));
+  };
+  page(`${t('installation')} · ${hh}`,
+    h('p', { class: 'muted', text: v.household_address || '' }),
+    status, h('p', { class: 'muted', text: t('test_quiet') }),
+    startBox, h('div', { class: 'row' }, stopBtn),
+    progress, list,
+    link('/devices', t('back'), { class: 'button secondary' }));
+  draw();
+  state.onInstallation = async (e) => {
+    if (e.household_id !== hh) return;
+    const d = e.kind === 'checked_off' && v.devices.find(x => x.device_id === e.device_id);
+    if (d && v.running) {
+      d.tested_ms = e.at_ms;
+      d.by = e.by;
+      draw();
+    } else {
+      try { v = await get(`/installations/${enc}`); draw(); } catch (err) { toast(errorText(err)); }
+    }
+  };
 }
 
 // ---------- start ----------

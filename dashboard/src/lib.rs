@@ -5,7 +5,8 @@
 //! Pages (each path serves the same shell; `assets/app.js` draws the page):
 //! `/login`, `/` (my households today), `/alerts` (the live queue with an audible
 //! alarm), `/households/{id}`, `/contact/{id}` (the daily-contact form), `/needs`,
-//! `/overview` (supervisors), `/devices` (technicians). zh-CN by default, English on
+//! `/overview` (supervisors), `/devices`, `/devices/{id}`, `/work-orders`,
+//! `/installations/{id}` (technicians). zh-CN by default, English on
 //! request (`assets/i18n.js`). `docs/dashboard.md` describes them.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -36,6 +37,9 @@ pub const PAGES: &[&str] = &[
     "/needs",
     "/overview",
     "/devices",
+    "/devices/{id}",
+    "/work-orders",
+    "/installations/{id}",
     "/households/{id}",
     "/contact/{id}",
 ];

@@ -264,7 +264,13 @@ impl Gateway {
             .await
             .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
         let http_addr = listener.local_addr()?;
-        let api = ApiState::new(&services, detect.clone(), workflow.clone(), history.clone());
+        let api = ApiState::new(
+            &services,
+            detect.clone(),
+            workflow.clone(),
+            history.clone(),
+            provision.clone(),
+        );
         let app = http::router(HttpState {
             metrics: metrics.clone(),
             store: store.clone(),

@@ -269,6 +269,23 @@ async fn every_documented_operation_answers_as_documented_for_good_and_bad_input
         )
         .await;
     let need3 = n3.json["id"].as_str().unwrap().to_string();
+    let gas = admin
+        .post(
+            "/devices",
+            json!({"kind": "gas", "household_id": "h2", "room": "kitchen"}),
+        )
+        .await;
+    assert_eq!(gas.status, 201, "{}", gas.text);
+    let gas_id = gas.json["device"]["id"].as_str().unwrap().to_string();
+    let gas_secret = gas.json["secret"].as_str().unwrap().to_string();
+    let order = admin
+        .post(
+            "/work-orders",
+            json!({"device_id": "h2-door", "reason": "offline", "detail": "门磁不亮"}),
+        )
+        .await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    let order_id = order.json["id"].as_i64().unwrap();
 
     let j = Some;
     let cases = vec![
@@ -608,6 +625,122 @@ async fn every_documented_operation_answers_as_documented_for_good_and_bad_input
         ),
         case("tech1", "DELETE", "/installations/h4", None, 200),
         case("tech1", "DELETE", "/installations/nope", None, 404),
+        case("tech1", "DELETE", "/installations/h4", None, 409),
+        case("tech1", "GET", "/installations", None, 200),
+        case("cw1", "GET", "/installations", None, 403),
+        case("tech1", "GET", "/devices/h1-door", None, 200),
+        case("tech1", "GET", "/devices/nope", None, 404),
+        case(
+            "tech1",
+            "POST",
+            "/devices",
+            j(
+                json!({"kind": "motion", "household_id": "h3", "room": "bedroom", "serial": "AX-OA-1"}),
+            ),
+            201,
+        ),
+        case(
+            "tech1",
+            "POST",
+            "/devices",
+            j(json!({"household_id": "h3"})),
+            400,
+        ),
+        case(
+            "tech1",
+            "POST",
+            "/devices",
+            j(json!({"kind": "door", "household_id": "h3", "serial": "AX-OA-1"})),
+            409,
+        ),
+        case(
+            "tech1",
+            "POST",
+            "/devices",
+            j(json!({"kind": "door", "household_id": "nope"})),
+            404,
+        ),
+        case(
+            "tech1",
+            "POST",
+            format!("/devices/{gas_id}/blob"),
+            j(json!({"secret": gas_secret})),
+            200,
+        ),
+        case(
+            "tech1",
+            "POST",
+            format!("/devices/{gas_id}/blob"),
+            j(json!({})),
+            400,
+        ),
+        case(
+            "tech1",
+            "GET",
+            format!("/devices/{gas_id}/flash-command?target=cortex-m"),
+            None,
+            200,
+        ),
+        case(
+            "tech1",
+            "GET",
+            format!("/devices/{gas_id}/flash-command?target=cortex-m&offset=lots"),
+            None,
+            400,
+        ),
+        case(
+            "tech1",
+            "POST",
+            format!("/devices/{gas_id}/rotate"),
+            j(json!({})),
+            200,
+        ),
+        case("tech1", "POST", "/devices/nope/rotate", j(json!({})), 404),
+        case(
+            "tech1",
+            "POST",
+            format!("/devices/{gas_id}/revoke"),
+            j(json!({})),
+            200,
+        ),
+        case("tech1", "POST", "/devices/nope/revoke", j(json!({})), 404),
+        case("tech1", "GET", "/work-orders?open=false", None, 200),
+        case("tech1", "GET", "/work-orders?limit=9999", None, 400),
+        case(
+            "tech1",
+            "POST",
+            "/work-orders",
+            j(json!({"device_id": "h3-door", "reason": "suspicious", "detail": "按钮自己响"})),
+            201,
+        ),
+        case(
+            "tech1",
+            "POST",
+            "/work-orders",
+            j(json!({"device_id": "h3-door", "reason": "bored", "detail": "x"})),
+            400,
+        ),
+        case(
+            "tech1",
+            "POST",
+            format!("/work-orders/{order_id}/close"),
+            j(json!({"resolution": "换了电池"})),
+            200,
+        ),
+        case(
+            "tech1",
+            "POST",
+            format!("/work-orders/{order_id}/close"),
+            j(json!({"resolution": "again"})),
+            409,
+        ),
+        case(
+            "tech1",
+            "POST",
+            "/work-orders/424242/close",
+            j(json!({"resolution": "x"})),
+            404,
+        ),
         // stream
         case("cw1", "GET", "/stream", None, 200),
         case("-", "GET", "/stream", None, 401),

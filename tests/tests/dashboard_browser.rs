@@ -6,8 +6,11 @@
 //! receives a live alert from a simulated help press without reloading (and the alarm
 //! sounds), acknowledges and resolves it with an outcome, and records a daily contact;
 //! a second caseworker sees none of the first one's households, and their URLs answer
-//! 404 in the page and from the API. A screenshot of every page is saved under
-//! `tests/artifacts/`. Every wait has a deadline; the DOM is polled, nothing sleeps
+//! 404 in the page and from the API; a technician sees the device list (never-seen
+//! devices said in words), registers a device (its secret shown once), starts an
+//! installation test and sees a simulated help press check the button off live, the
+//! untested devices at the end, and the work orders the test left. A screenshot of
+//! every page is saved under `tests/artifacts/`. Every wait has a deadline; the DOM is polled, nothing sleeps
 //! blindly.
 //!
 //! Needs `apt-get install chromium chromium-driver` (scripts/test-all.sh installs them).
@@ -270,14 +273,14 @@ async fn status_in_page(c: &Client, path: &str) -> Result<u16> {
     Ok(v.as_u64().unwrap_or(0) as u16)
 }
 
-/// A help button press of `device`, as the device sends it.
-async fn press_help(mqtt: SocketAddr, device: &str) -> Result<()> {
+/// A help button press of `device` (boot epoch `boot`), as the device sends it.
+async fn press_help(mqtt: SocketAddr, device: &str, boot: u32) -> Result<()> {
     let mut dev = TestClient::connect("127.0.0.1", mqtt.port(), ClientOpts::new(device)).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as u64;
     let e = Event::new(
-        1,
+        boot,
         1,
         1,
         now,
@@ -356,7 +359,7 @@ async fn scenario(c: &Client, gw: &Gateway, base: &str) -> Result<()> {
         .await?;
     wait_for(c, "#no-alerts").await?;
     c.execute("window.__sameDocument = true;", vec![]).await?;
-    press_help(gw.mqtt_addr, "h1-help").await?;
+    press_help(gw.mqtt_addr, "h1-help", 1).await?;
     let card = wait_for(c, "#alert-list li[data-household='h1']").await?;
     wait_js(
         c,
@@ -549,10 +552,111 @@ async fn scenario(c: &Client, gw: &Gateway, base: &str) -> Result<()> {
     wait_for(c, "#overview-table tbody tr").await?;
     shot(c, "10-overview").await?;
     logout(c).await?;
+    technician(c, gw, base).await
+}
+
+/// The technician: devices, a registration, an installation test checked off live.
+async fn technician(c: &Client, gw: &Gateway, base: &str) -> Result<()> {
     login(c, base, "tech1").await?;
-    wait_for(c, "#device-list table").await?;
+    let item = wait_for(c, "#device-list li.device[data-device='h2-door']").await?;
+    let text = item.text().await?;
+    assert!(text.contains("从未上线"), "offline said in words: {text}");
     let status = status_in_page(c, "/api/v1/households/h1").await?;
     assert_eq!(status, 403, "technicians do not read elders' records");
+    let body = c.find(Locator::Css("body")).await?.text().await?;
+    assert!(!body.contains("周阿婆"), "addresses, never names: {body}");
     shot(c, "11-devices").await?;
+
+    // A new device: its secret is shown once, in the page only.
+    wait_for(c, "#register summary").await?.click().await?;
+    wait_for(c, "#reg-kind")
+        .await?
+        .select_by_value("motion")
+        .await?;
+    wait_for(c, "#reg-household").await?.send_keys("h1").await?;
+    wait_for(c, "#reg-room").await?.send_keys("bedroom").await?;
+    wait_for(c, "#reg-serial")
+        .await?
+        .send_keys("AX-UI-0001")
+        .await?;
+    wait_for(c, "#register-submit").await?.click().await?;
+    let secret = wait_for(c, "#new-secret").await?.text().await?;
+    assert_eq!(secret.len(), 32, "{secret}");
+    wait_for(c, "#device-list li.device[data-device='h1-motion-bedroom']").await?;
+    shot(c, "12-register-secret").await?;
+
+    // The installation test of h1: started from the page, checked off live.
+    wait_for(
+        c,
+        "#device-list section[data-household='h1'] a[data-action='installation']",
+    )
+    .await?
+    .click()
+    .await?;
+    wait_for(c, "#start-test").await?.click().await?;
+    wait_js(
+        c,
+        "the test runs",
+        "document.body.dataset.test === 'running'",
+    )
+    .await?;
+    let started_ms = gw.workflow.now_ms();
+    c.execute("window.__sameDocument = true;", vec![]).await?;
+    press_help(gw.mqtt_addr, "h1-help", 2).await?;
+    wait_for(
+        c,
+        "#install-devices li[data-device='h1-help'][data-tested='yes']",
+    )
+    .await?;
+    wait_js(
+        c,
+        "checked off without a reload",
+        "window.__sameDocument === true",
+    )
+    .await?;
+    let order = c
+        .execute(
+            "return [...document.querySelectorAll('#install-devices li')].map(e => e.dataset.tested);",
+            vec![],
+        )
+        .await?;
+    let order: Vec<String> = serde_json::from_value(order)?;
+    assert_eq!(order.len(), 4, "{order:?}");
+    assert_eq!(order[0], "yes", "checked off first: {order:?}");
+    assert!(
+        order[1..].iter().all(|x| x == "no"),
+        "the untested ones at the end: {order:?}"
+    );
+    let progress = wait_for(c, "#test-progress").await?.text().await?;
+    assert_eq!(progress, "已测 1 / 4");
+    shot(c, "13-installation-live").await?;
+    let alarmed = gw
+        .workflow
+        .alerts(&AlertFilter {
+            household_id: Some("h1".into()),
+            from_ms: Some(started_ms),
+            ..AlertFilter::default()
+        })
+        .await?;
+    assert!(alarmed.is_empty(), "no alert during the test: {alarmed:?}");
+
+    // Ended early: the three untested devices get work orders.
+    wait_for(c, "#stop-test").await?.click().await?;
+    wait_js(c, "the test ended", "document.body.dataset.test === 'idle'").await?;
+    wait_for(c, "nav a[data-page='work_orders']")
+        .await?
+        .click()
+        .await?;
+    wait_for(c, "#order-list li[data-reason='untested']").await?;
+    shot(c, "14-work-orders").await?;
+
+    // One device: health, credentials, the press the test counted, its work orders.
+    c.goto(&format!("{base}/devices/h1-help")).await?;
+    let presses = wait_for(c, "#presses li").await?.text().await?;
+    assert!(
+        presses.contains("测试"),
+        "the press counted as a test: {presses}"
+    );
+    shot(c, "15-device").await?;
     Ok(())
 }

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::provision::ProvisionError;
 use crate::workflow::WorkflowError;
 
 /// The closed list of error codes (also the `code` label of
@@ -186,6 +187,53 @@ impl From<WorkflowError> for ApiError {
             W::ImportRejected(_) => ApiError::new(ErrorCode::BadRequest, e.to_string()),
             W::Mode(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
             W::File(_) | W::Config(_) | W::Store(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<ProvisionError> for ApiError {
+    fn from(e: ProvisionError) -> Self {
+        use ProvisionError as P;
+        match e {
+            P::UnknownDevice(_) => ApiError::not_found("device"),
+            P::UnknownHousehold(_) => ApiError::not_found("household"),
+            P::UnknownWorkOrder(_) => ApiError::not_found("work order"),
+            P::NoTest(_) => ApiError::new(
+                ErrorCode::Conflict,
+                "no installation test is running in this household",
+            ),
+            P::AlreadyRegistered(_) => ApiError {
+                field: Some("device_id".into()),
+                ..ApiError::new(ErrorCode::Conflict, e.to_string())
+            },
+            P::SerialTaken { .. } => ApiError {
+                field: Some("serial".into()),
+                ..ApiError::new(ErrorCode::Conflict, e.to_string())
+            },
+            P::ZigbeeNameTaken { .. } => ApiError {
+                field: Some("zigbee_name".into()),
+                ..ApiError::new(ErrorCode::Conflict, e.to_string())
+            },
+            P::TestRunning(_) | P::NoCredentials(_) | P::Revoked(_) => {
+                ApiError::new(ErrorCode::Conflict, e.to_string())
+            }
+            P::BadDeviceId(_) => ApiError::bad_field("device_id", e.to_string()),
+            P::BadKind(_) => ApiError::bad_field("kind", e.to_string()),
+            P::WrongSecret(_) => {
+                ApiError::bad_field("secret", "that is not the device's current secret")
+            }
+            P::Invalid { field, .. } => {
+                let field = if field == "household" {
+                    "household_id"
+                } else {
+                    field
+                };
+                ApiError::bad_field(field, e.to_string())
+            }
+            P::Blob(_) | P::CaCert { .. } | P::Io { .. } | P::Reload(_) | P::Store(_) => {
+                ApiError::internal(&e)
+            }
+            P::Detect(_) => ApiError::new(ErrorCode::Unavailable, "detection is not running"),
         }
     }
 }

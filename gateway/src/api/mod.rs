@@ -39,6 +39,7 @@ use crate::app::Services;
 use crate::clock::{SharedClock, SystemClock};
 use crate::detect::DetectHandle;
 use crate::history::HistoryHandle;
+use crate::provision::Provisioning;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::workflow::{Actor, WorkflowHandle};
@@ -147,6 +148,7 @@ pub struct Inner {
     workflow: WorkflowHandle,
     detect: DetectHandle,
     history: HistoryHandle,
+    provision: Provisioning,
     store: Store,
     services: Services,
     /// Wall-clock time for sessions, tokens and rate limits.
@@ -174,12 +176,14 @@ impl ApiState {
         detect: DetectHandle,
         workflow: WorkflowHandle,
         history: HistoryHandle,
+        provision: Provisioning,
     ) -> ApiState {
         ApiState::with(
             services,
             detect,
             workflow,
             history,
+            provision,
             Arc::new(SystemClock),
             AuthConfig::default(),
         )
@@ -191,6 +195,7 @@ impl ApiState {
         detect: DetectHandle,
         workflow: WorkflowHandle,
         history: HistoryHandle,
+        provision: Provisioning,
         auth_clock: SharedClock,
         auth_config: AuthConfig,
     ) -> ApiState {
@@ -198,6 +203,7 @@ impl ApiState {
             workflow,
             detect,
             history,
+            provision,
             store: services.store.clone(),
             services: services.clone(),
             auth_clock,
@@ -222,6 +228,11 @@ impl ApiState {
     /// History.
     pub fn history(&self) -> &HistoryHandle {
         &self.history
+    }
+
+    /// Provisioning: devices, credentials, work orders, installation tests.
+    pub fn provision(&self) -> &Provisioning {
+        &self.provision
     }
 
     /// The store.
@@ -283,6 +294,29 @@ impl ApiState {
             )
             .await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records an action of `actor` on a record (`entity` = `device`, `work_order`,
+    /// `household`…) in the append-only audit trail: for the changes the API makes
+    /// through services that keep no trail of their own (provisioning). `detail` never
+    /// carries a secret.
+    pub async fn audit_action(
+        &self,
+        actor: &Actor,
+        action: &str,
+        entity: &str,
+        entity_id: &str,
+        household: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let now = self.workflow.now_ms();
+        let mut tx = self.store.pool().begin().await?;
+        crate::workflow::audit::record(
+            &mut tx, now, actor, action, entity, entity_id, household, detail,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

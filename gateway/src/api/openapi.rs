@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use super::ApiState;
 use super::error::ErrorBody;
 use super::routes::{
-    alerts, auth, contacts, devices, exports, history, households, kpis, needs, stream, tokens,
-    users,
+    alerts, auth, contacts, devices, exports, history, households, installations, kpis, needs,
+    stream, tokens, users, work_orders,
 };
 
 /// The document's frame: info, server, security schemes, tags.
@@ -33,7 +33,7 @@ use super::routes::{
     servers((url = "/api/v1", description = "this gateway")),
     security(("session" = []), ("token" = [])),
     modifiers(&Security),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, installations::InstallationEvent)),
     tags(
         (name = "auth", description = "Login, sessions, the current user"),
         (name = "tokens", description = "API tokens for integrations"),
@@ -44,7 +44,7 @@ use super::routes::{
         (name = "needs", description = "The needs list (需求名单库)"),
         (name = "figures", description = "KPIs, coverage and the supervisors' overview"),
         (name = "exports", description = "Ledgers as CSV or XLSX (台账)"),
-        (name = "devices", description = "Devices, their health, installation tests"),
+        (name = "devices", description = "Devices: registration, credentials, provisioning blobs, health, work orders, installation tests"),
         (name = "stream", description = "Live alerts and household status (server-sent events)"),
         (name = "meta", description = "This document"),
     )
@@ -151,11 +151,19 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(kpis::kpis))
         .routes(routes!(kpis::overview))
         .routes(routes!(exports::export))
-        .routes(routes!(devices::list))
+        .routes(routes!(devices::list, devices::register))
+        .routes(routes!(devices::detail))
+        .routes(routes!(devices::rotate))
+        .routes(routes!(devices::revoke))
+        .routes(routes!(devices::blob))
+        .routes(routes!(devices::flash_command))
+        .routes(routes!(work_orders::list, work_orders::open))
+        .routes(routes!(work_orders::close))
+        .routes(routes!(installations::running))
         .routes(routes!(
-            devices::installation,
-            devices::start_installation,
-            devices::stop_installation
+            installations::installation,
+            installations::start,
+            installations::stop
         ))
         .routes(routes!(stream::stream))
 }

@@ -432,33 +432,171 @@ impl NeedView {
     }
 }
 
-/// A device with its health.
+/// What is wrong with a device (a device list shows these first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceProblem {
+    /// Not heard from by its heartbeat interval (or its last will, or its bridge).
+    Offline,
+    /// Registered, never heard from.
+    NeverSeen,
+    /// Its credentials are revoked: the broker refuses it.
+    Revoked,
+    /// Battery at or below the low-battery threshold.
+    LowBattery,
+    /// The battery trend says it is empty within the warning period.
+    BatterySoon,
+    /// Signal below −85 dBm.
+    WeakSignal,
+    /// False presses (cancelled at once, or nobody home) in the suspicious window.
+    FalsePresses,
+    /// An open device alert (technicians' audience).
+    OpenAlert,
+    /// An open work order.
+    WorkOrder,
+}
+
+/// The state of a device's credentials (never the secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialStateName {
+    /// None issued (or a Zigbee device, which logs in through its bridge).
+    None,
+    /// Valid.
+    Active,
+    /// Revoked.
+    Revoked,
+}
+
+/// A device's credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CredentialView {
+    /// State.
+    pub state: CredentialStateName,
+    /// Generation of the current (or revoked) secret; 0: none issued.
+    pub generation: i64,
+    /// When the current secret was issued (ms).
+    pub issued_ms: Option<i64>,
+    /// When it was revoked (ms).
+    pub revoked_ms: Option<i64>,
+}
+
+impl From<crate::provision::CredentialState> for CredentialView {
+    fn from(c: crate::provision::CredentialState) -> Self {
+        use crate::provision::CredentialState as C;
+        match c {
+            C::None => CredentialView {
+                state: CredentialStateName::None,
+                generation: 0,
+                issued_ms: None,
+                revoked_ms: None,
+            },
+            C::Active {
+                generation,
+                issued_ms,
+            } => CredentialView {
+                state: CredentialStateName::Active,
+                generation: i64::from(generation),
+                issued_ms: Some(issued_ms),
+                revoked_ms: None,
+            },
+            C::Revoked {
+                generation,
+                revoked_ms,
+            } => CredentialView {
+                state: CredentialStateName::Revoked,
+                generation: i64::from(generation),
+                issued_ms: None,
+                revoked_ms: Some(revoked_ms),
+            },
+        }
+    }
+}
+
+/// A technician's work order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WorkOrderView {
+    /// Number.
+    pub id: i64,
+    /// Device.
+    pub device_id: String,
+    /// Household.
+    pub household_id: Option<String>,
+    /// The household's address (where to go).
+    pub household_address: Option<String>,
+    /// Why: `offline`, `low_battery`, `suspicious`, `bridge_offline`, `untested`.
+    pub reason: String,
+    /// What was seen.
+    pub detail: String,
+    /// Opened (ms).
+    pub opened_ms: i64,
+    /// Closed (ms).
+    pub closed_ms: Option<i64>,
+    /// Closed by (`user:ID`, or `anxin` when it resolved itself).
+    pub closed_by: Option<String>,
+    /// What was done.
+    pub resolution: Option<String>,
+}
+
+impl WorkOrderView {
+    /// From provisioning's row, with the household's address.
+    pub fn of(o: crate::provision::WorkOrderRow, address: Option<String>) -> WorkOrderView {
+        WorkOrderView {
+            id: o.id,
+            device_id: o.device_id,
+            household_id: o.household_id,
+            household_address: address,
+            reason: o.reason,
+            detail: o.detail,
+            opened_ms: o.opened_ms,
+            closed_ms: o.closed_ms,
+            closed_by: o.closed_by,
+            resolution: o.resolution,
+        }
+    }
+}
+
+/// A device with its health, credentials and open work orders.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct DeviceView {
-    /// Id.
+    /// Id (also its MQTT client id and user name).
     pub id: String,
     /// Household.
     pub household_id: Option<String>,
     /// The household's address (where to go).
     pub household_address: Option<String>,
-    /// Kind (`door`, `motion`, `help`, `gas`, `pendant`, …).
+    /// Kind (`door`, `motion`, `help`, `gas`, `pendant`, `zigbee_bridge`).
     pub kind: String,
     /// Room.
     pub room: Option<String>,
-    /// Connected now.
+    /// Serial number or MAC address.
+    pub serial: Option<String>,
+    /// Zigbee2MQTT friendly name (a Zigbee device) or path (a bridge).
+    pub zigbee_name: Option<String>,
+    /// Sending, by its own heartbeat interval and last will.
     pub online: bool,
-    /// Last message at (ms).
+    /// Last message of any kind (ms).
     pub last_seen_ms: Option<i64>,
     /// Battery (%).
     pub battery_pct: Option<i64>,
-    /// Battery (mV).
-    pub battery_mv: Option<i64>,
-    /// Signal (dBm).
+    /// Battery change per day over 14 days, % (negative: draining).
+    pub battery_pct_per_day: Option<f64>,
+    /// Days until the battery is empty at that rate.
+    pub battery_days_left: Option<f64>,
+    /// Signal (dBm; Zigbee devices report none).
     pub rssi_dbm: Option<i64>,
-    /// Firmware version.
+    /// Firmware version (`zigbee` for Zigbee2MQTT devices).
     pub firmware: Option<String>,
-    /// Problems: `never_seen`, `offline`, `low_battery`, `weak_signal`, `open_alert`.
-    pub problems: Vec<String>,
+    /// Heartbeat (or Zigbee check-in) interval, s.
+    pub heartbeat_s: Option<i64>,
+    /// False presses (cancelled at once, or nobody home) within the suspicious window.
+    pub false_presses: u64,
+    /// Credentials (never the secret).
+    pub credentials: CredentialView,
+    /// Open work orders, newest first.
+    pub open_work_orders: Vec<WorkOrderView>,
+    /// What is wrong, worst first; empty when healthy.
+    pub problems: Vec<DeviceProblem>,
 }
 
 /// What changed, on the live stream (`event: household`).

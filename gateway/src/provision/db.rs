@@ -290,6 +290,44 @@ pub async fn samples(
         .collect()
 }
 
+/// Battery samples since `since_ms` of every device (of `household`, or all), by
+/// device then time: (device, at, battery %).
+pub async fn samples_of_all(
+    store: &Store,
+    household: Option<&str>,
+    since_ms: i64,
+) -> Result<Vec<(String, i64, i32)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT s.device_id, s.at_ms, s.battery_pct FROM device_samples s \
+         JOIN devices d ON d.id = s.device_id WHERE ($1 IS NULL OR d.household_id = $1) \
+         AND s.at_ms >= $2 AND s.battery_pct IS NOT NULL ORDER BY s.device_id, s.at_ms",
+    )
+    .bind(household)
+    .bind(since_ms)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("device_id")?,
+                r.try_get("at_ms")?,
+                r.try_get("battery_pct")?,
+            ))
+        })
+        .collect()
+}
+
+/// One work order.
+pub async fn order(store: &Store, id: i64) -> Result<Option<WorkOrderRow>, StoreError> {
+    let sql = format!("SELECT {ORDER_COLS} FROM work_orders WHERE id = $1");
+    // Only constant column lists are formatted in; the value is bound.
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
+    row.as_ref().map(order_row).transpose()
+}
+
 /// The time of each device's latest sample.
 pub async fn last_samples(store: &Store) -> Result<Vec<(String, i64)>, StoreError> {
     let rows =

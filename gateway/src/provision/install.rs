@@ -227,6 +227,16 @@ impl Provisioning {
         self.compute(&row).await
     }
 
+    /// Every running test (all households), oldest first, computed from the journal.
+    /// Read-only.
+    pub async fn running_tests(&self) -> Result<Vec<InstallTestView>, ProvisionError> {
+        let mut out = vec![];
+        for row in db::running_tests(&self.inner.store).await? {
+            out.push(self.compute(&row).await?);
+        }
+        Ok(out)
+    }
+
     /// Ends the running test of `household` now (or at its end time, if passed) and
     /// returns the report. Untested devices get a work order.
     pub async fn stop_test(

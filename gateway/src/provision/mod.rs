@@ -38,7 +38,7 @@ pub use self::blob::{BlobOptions, FlashOptions, FlashTarget, flash_command};
 pub use self::db::{PressRow, WorkOrderRow};
 pub use self::install::{CheckOff, InstallTestView, TestEvent, TestedDevice};
 pub use self::live::{LiveDeps, load_credentials, start};
-pub use self::orders::{DeviceHealth, SweepReport, WorkOrderReason};
+pub use self::orders::{DeviceHealth, HealthTrend, SweepReport, WorkOrderReason};
 pub use self::secret::Secret;
 use crate::broker::SecretHash;
 use crate::clock::SharedClock;

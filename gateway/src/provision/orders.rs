@@ -138,6 +138,18 @@ pub struct DeviceHealth {
     pub work_orders: Vec<db::WorkOrderRow>,
 }
 
+/// A device's battery trend and false presses, as lists show them (the list's part of
+/// [`DeviceHealth`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HealthTrend {
+    /// Battery change per day over the last 14 days, % (negative: draining).
+    pub battery_pct_per_day: Option<f64>,
+    /// Days until empty at that rate.
+    pub battery_days_left: Option<f64>,
+    /// False presses (cancelled or unattended) within the suspicious window.
+    pub false_presses: usize,
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -264,6 +276,51 @@ impl Provisioning {
             false_presses,
             work_orders: db::orders(store, false, Some(id), None).await?,
         })
+    }
+
+    /// [`HealthTrend`] of the devices of `household` (or all) that have battery samples
+    /// or false presses, by id: what [`Provisioning::health`] computes for one device,
+    /// for a whole list with one query per kind of data. Read-only.
+    pub async fn health_trends(
+        &self,
+        household: Option<&str>,
+    ) -> Result<HashMap<String, HealthTrend>, ProvisionError> {
+        let store = &self.inner.store;
+        let now = self.inner.clock.now_ms();
+        let health = health_rows(store).await?;
+        let mut by_device: HashMap<String, Vec<(i64, i32)>> = HashMap::new();
+        for (d, at, pct) in db::samples_of_all(store, household, now - 14 * DAY_MS).await? {
+            by_device.entry(d).or_default().push((at, pct));
+        }
+        let mut out: HashMap<String, HealthTrend> = HashMap::new();
+        for (d, samples) in by_device {
+            let slope = slope_per_day(&samples);
+            let battery = health.get(&d).and_then(|h| h.battery_pct);
+            let days_left = match (slope, battery) {
+                (Some(s), Some(b)) if s < -0.01 => Some(f64::from(b) / -s),
+                _ => None,
+            };
+            out.insert(
+                d,
+                HealthTrend {
+                    battery_pct_per_day: slope,
+                    battery_days_left: days_left,
+                    false_presses: 0,
+                },
+            );
+        }
+        let window = now - i64::from(self.inner.config.suspicious_window_days) * DAY_MS;
+        for (d, n) in db::false_press_counts(store, window).await? {
+            out.entry(d).or_default().false_presses = usize::try_from(n).unwrap_or(0);
+        }
+        Ok(out)
+    }
+
+    /// One work order.
+    pub async fn work_order(&self, id: i64) -> Result<db::WorkOrderRow, ProvisionError> {
+        db::order(&self.inner.store, id)
+            .await?
+            .ok_or(ProvisionError::UnknownWorkOrder(id))
     }
 
     /// Work orders (open ones only, or all), newest first.

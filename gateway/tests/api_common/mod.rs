@@ -52,7 +52,16 @@ impl Api {
     /// With `auth` settings.
     pub async fn start_with(auth: AuthConfig) -> Api {
         let dir = tempfile::tempdir().unwrap();
-        let gw = common::start_embedded(dir.path()).await;
+        let mut config = common::loopback_config(dir.path());
+        // Blobs name the broker devices connect to.
+        config.provision.broker_host = "127.0.0.1".into();
+        let gw = common::start(config).await;
+        Api::on(gw, dir, auth).await
+    }
+
+    /// Over a running gateway `gw` (its store in `dir`), with `auth` settings: the
+    /// fixture organisation and its devices are added to it.
+    pub async fn on(gw: Gateway, dir: tempfile::TempDir, auth: AuthConfig) -> Api {
         for h in ["h1", "h2", "h3", "h4"] {
             common::register(
                 &gw,
@@ -80,6 +89,7 @@ impl Api {
             gw.detect.clone(),
             gw.workflow.clone(),
             gw.history.clone(),
+            gw.provision.clone(),
             clock.clone(),
             auth,
         );

@@ -9,11 +9,13 @@ pub mod devices;
 pub mod exports;
 pub mod history;
 pub mod households;
+pub mod installations;
 pub mod kpis;
 pub mod needs;
 pub mod stream;
 pub mod tokens;
 pub mod users;
+pub mod work_orders;
 
 use super::ApiState;
 use super::auth::Principal;

@@ -6,9 +6,11 @@
 //! | `hello` | `{"user_id": …}` | at once |
 //! | `alert` | [`AlertView`] | an alert the user may see was raised, repeated, taken, closed… |
 //! | `household` | [`HouseholdEvent`] (the tile now) | a visible household's status may have changed |
+//! | `installation` | [`InstallationEvent`] | technicians and administrators: an installation test in their scope started, checked a device off, or ended |
 //! | `resync` | `{}` | the stream fell behind: re-read the lists |
 //!
-//! Every push of household data is in the audit trail (`household.live`). The stream
+//! Every push of household data is in the audit trail (`household.live`,
+//! `household.installation_live`). The stream
 //! re-checks the session every 15 s and ends when it has ended; the household scope is
 //! re-read then too.
 
@@ -22,12 +24,14 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::super::ApiState;
 use super::super::auth::{self as a, Principal};
-use super::super::authz::{self, CARE};
+use super::super::authz::{self, CARE, TECH};
 use super::super::error::ApiResult;
 use super::super::openapi::Denied;
 use super::super::today;
 use super::super::views::HouseholdEvent;
 use super::alerts::view;
+use super::installations::InstallationEvent;
+use crate::provision::TestEvent;
 use crate::workflow::HouseholdId;
 
 /// How often the stream re-checks the session and the scope.
@@ -43,14 +47,15 @@ impl Drop for Live {
 }
 
 /// Live alerts and household status (`text/event-stream`): events `hello`, `alert`
-/// (an AlertView), `household` (a HouseholdEvent), `resync`.
+/// (an AlertView), `household` (a HouseholdEvent), `installation` (an
+/// InstallationEvent; technicians and administrators), `resync`.
 #[utoipa::path(
     get,
     operation_id = "stream_stream",
     path = "/stream",
     tag = "stream",
     responses(
-        (status = 200, description = "Server-sent events: hello, alert (AlertView), household (HouseholdEvent), resync", content_type = "text/event-stream"),
+        (status = 200, description = "Server-sent events: hello, alert (AlertView), household (HouseholdEvent), installation (InstallationEvent: technicians and administrators), resync", content_type = "text/event-stream"),
         Denied,
     )
 )]
@@ -62,12 +67,25 @@ pub async fn stream(
     let (tx, rx) = mpsc::channel::<Event>(64);
     let alerts = s.workflow().alert_changes();
     let households = s.household_changes();
+    // Installation tests: for the people who run them.
+    let tests = if TECH.contains(&p.user.role) {
+        s.provision().watch_tests()
+    } else {
+        None
+    };
     s.metrics().stream(1);
     tracing::info!(user_id = %p.user.id, "live stream opened");
     let cancel = s.services().cancel.clone();
-    s.services()
-        .tasks
-        .spawn(run(s.clone(), p, vis, tx, alerts, households, cancel));
+    s.services().tasks.spawn(run(
+        s.clone(),
+        p,
+        vis,
+        tx,
+        alerts,
+        households,
+        tests,
+        cancel,
+    ));
     let events =
         futures::stream::unfold(
             rx,
@@ -80,6 +98,7 @@ fn event(name: &str, data: &impl serde::Serialize) -> Option<Event> {
     Event::default().event(name).json_data(data).ok()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     s: ApiState,
     p: Principal,
@@ -87,6 +106,7 @@ async fn run(
     tx: mpsc::Sender<Event>,
     mut alerts: broadcast::Receiver<crate::workflow::Alert>,
     mut households: broadcast::Receiver<String>,
+    mut tests: Option<broadcast::Receiver<TestEvent>>,
     cancel: tokio_util::sync::CancellationToken,
 ) {
     let _live = Live(s.clone());
@@ -131,6 +151,26 @@ async fn run(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            t = next_test(&mut tests) => match t {
+                Ok(e) => {
+                    let e = InstallationEvent::from(e);
+                    if vis.sees(&e.household_id) {
+                        if s.audit_reads(&actor, [e.household_id.as_str()], "household.installation_live")
+                            .await
+                            .is_err()
+                        {
+                            continue;
+                        }
+                        if !send(event("installation", &e)).await {
+                            break;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if !send(event("resync", &serde_json::json!({}))).await { break }
+                }
+                Err(broadcast::error::RecvError::Closed) => tests = None,
+            },
             h = households.recv() => match h {
                 Ok(h) => touched = Some(h),
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -171,4 +211,14 @@ async fn run(
         }
     }
     tracing::info!(user_id = %p.user.id, "live stream closed");
+}
+
+/// The next installation-test event, or never (not a technician, or the CLI).
+async fn next_test(
+    rx: &mut Option<broadcast::Receiver<TestEvent>>,
+) -> Result<TestEvent, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
