@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # --- what the tests need -----------------------------------------------------------
-APT_PACKAGES=(mosquitto mosquitto-clients qemu-system-arm victoria-metrics chromium chromium-driver fonts-noto-cjk)
+APT_PACKAGES=(mosquitto mosquitto-clients qemu-system-arm victoria-metrics chromium chromium-driver fonts-noto-cjk curl)
 # Microcontroller targets: the firmware library cross-builds for the first two; the
 # pendant image (firmware/pendant, QEMU lm3s6965evb) is Cortex-M3.
 RUST_TARGETS=(thumbv7em-none-eabihf riscv32imc-unknown-none-elf thumbv7m-none-eabi)
@@ -49,5 +49,9 @@ cargo test --workspace --all-features
 
 step "clippy"
 cargo clippy -q --workspace --all-targets --all-features -- -D warnings
+
+step "benchmarks: smoke pass (bench/run.sh --quick smoke; no timing checks)"
+bench/run.sh --quick --no-build --bin "${CARGO_TARGET_DIR:-target}/debug/anxin" \
+  --out "$(mktemp -d -t anxin-bench-smoke.XXXXXX)" smoke
 
 step "all tests passed"

@@ -3,7 +3,7 @@
 //! cancellation token.
 //!
 //! ```text
-//! broker ─▶ MqttSession ─▶ Committer ─┬─ Observation ─▶ detect ─ Signal ─▶ workflow ─▶ notify, devices
+//! broker ─▶ (tap: events, heartbeats; MqttSession: status) ─▶ Committer ─┬─ Observation ─▶ detect ─ Signal ─▶ workflow ─▶ notify, devices
 //!                          (store)    └─ Observation ─▶ history
 //! ```
 
@@ -24,7 +24,10 @@ use crate::config::{Config, MqttMode};
 use crate::detect::{self, DetectHandle};
 use crate::history::{self, HistoryHandle};
 use crate::http::{self, HttpState};
-use crate::ingest::{Committer, CommitterConfig, Downlink, MqttSession, MqttTarget, Registry};
+use crate::ingest::{
+    Committer, CommitterConfig, Downlink, IngestTap, MqttSession, MqttTarget, Registry,
+    STATUS_FILTER,
+};
 // Provisioning (issue 7).
 use crate::ingest::{ZigbeeAdapter, ZigbeeMap};
 use crate::provision::{self, Provisioning};
@@ -124,6 +127,7 @@ impl Gateway {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let broker_stats = Arc::new(BrokerStats::new());
+        let (inbound_tx, inbound_rx) = mpsc::channel(config.ingest.queue_capacity.max(16));
 
         let (broker, credentials, target, mqtt_cfg) = match config.mqtt.mode {
             MqttMode::Embedded => {
@@ -131,6 +135,16 @@ impl Gateway {
                 let mode = opts.broker_auth.unwrap_or(config.broker.auth);
                 let mut creds = DeviceCredentials::new(mode)
                     .with_gateway(&config.mqtt.client_id, password.as_bytes());
+                for m in &config.broker.multiplexers {
+                    let hash = broker::SecretHash::from_hex(&m.secret_hash).with_context(|| {
+                        format!(
+                            "broker.multiplexers: secret_hash of {:?} is not 64 hex digits",
+                            m.username
+                        )
+                    })?;
+                    creds = creds.with_multiplexer(&m.username, hash);
+                    warn!(username = %m.username, "broker: a multiplexer may publish for every device");
+                }
                 // Provisioning (issue 7): bridges confined to the configured Zigbee2MQTT
                 // base topic; stored device and bridge credentials loaded before listening.
                 let base = config.mqtt.zigbee2mqtt_base_topic.trim_end_matches('/');
@@ -142,9 +156,17 @@ impl Gateway {
                     .await
                     .context("loading device credentials")?;
                 info!(logins, "device credentials loaded into the embedded broker");
-                let b = broker::start(config.broker.clone(), creds.clone(), broker_stats.clone())
-                    .await
-                    .context("starting the embedded MQTT broker")?;
+                // Device events and heartbeats reach the committer in process; the
+                // session subscribes to status messages (and last wills) only.
+                let tap = IngestTap::new(inbound_tx.clone(), clock.clone());
+                let b = broker::start_with_tap(
+                    config.broker.clone(),
+                    creds.clone(),
+                    broker_stats.clone(),
+                    Some(tap),
+                )
+                .await
+                .context("starting the embedded MQTT broker")?;
                 let addr = b.local_addr();
                 let mut mqtt_cfg = config.mqtt.clone();
                 mqtt_cfg.username = Some(config.mqtt.client_id.clone());
@@ -180,10 +202,14 @@ impl Gateway {
             .and_then(|mut a| a.next())
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], target.port)));
 
-        let (inbound_tx, inbound_rx) = mpsc::channel(config.ingest.queue_capacity.max(16));
+        let uplinks = match config.mqtt.mode {
+            MqttMode::Embedded => STATUS_FILTER,
+            MqttMode::External => anxin_firmware::wire::topic::GATEWAY_FILTER,
+        };
         let (session, poll_task) = MqttSession::spawn(
             &mqtt_cfg,
             target,
+            uplinks,
             inbound_tx,
             clock.clone(),
             metrics.clone(),

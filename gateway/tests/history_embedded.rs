@@ -119,11 +119,18 @@ async fn reopen(
     }
 }
 
-fn obs(device: &str, kind: &str, at: i64, what: ObservationKind) -> Observation {
+/// The observation ingest would hand over: household, kind and room from the registry.
+fn obs(device: &str, at: i64, what: ObservationKind) -> Observation {
+    let (kind, room) = match device {
+        "door-1" => ("door", Some("门厅")),
+        "motion-1" => ("motion", None),
+        "help-1" => ("help", None),
+        other => panic!("unknown test device {other}"),
+    };
     Observation {
         device_id: device.into(),
         household_id: Some("h1".into()),
-        room: None,
+        room: room.map(Into::into),
         device_kind: kind.into(),
         at_ms: at,
         received_ms: at,
@@ -164,7 +171,7 @@ impl Lib {
             seq: *seq as u32,
             body,
         };
-        self.tx.send(obs(device, "door", at, what)).await.unwrap();
+        self.tx.send(obs(device, at, what)).await.unwrap();
     }
 
     async fn heartbeat(&self, device: &str, at: i64, battery: u8, rssi: i16) {
@@ -174,7 +181,7 @@ impl Lib {
         ))
         .unwrap();
         let what = ObservationKind::Heartbeat(Box::new(hb));
-        self.tx.send(obs(device, "door", at, what)).await.unwrap();
+        self.tx.send(obs(device, at, what)).await.unwrap();
     }
 
     async fn caught_up(&self) {

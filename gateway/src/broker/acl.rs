@@ -7,6 +7,7 @@
 //! | device `D` | exactly `anxin/v1/dev/D/up/{event,hb,status}` | `anxin/v1/dev/D/down/{cmd,ack,+,#}` |
 //! | gateway | anything under `anxin/v1/dev/` and the bridge prefix | the same (wildcards allowed) |
 //! | bridge | anything under the bridge prefix (`zigbee2mqtt/`) | the same |
+//! | multiplexer | any device's `anxin/v1/dev/D/up/{event,hb,status}` | any device's `anxin/v1/dev/{D,+}/down/{cmd,ack,+,#}` |
 //! | anonymous | nothing | nothing |
 //!
 //! Nobody may use `$SYS/…`, `$share/…` or a filter that starts with a wildcard (`#`,
@@ -52,6 +53,9 @@ impl DeviceTopicPolicy {
             },
             Principal::Gateway => self.is_device_tree(topic) || self.is_bridge_tree(topic),
             Principal::Bridge(_) => self.is_bridge_tree(topic),
+            Principal::Multiplexer(_) => {
+                topic::parse(topic).is_ok_and(|(_, channel)| channel.is_uplink())
+            }
             Principal::Anonymous => false,
         }
     }
@@ -71,6 +75,7 @@ impl DeviceTopicPolicy {
             }
             Principal::Gateway => self.is_device_tree(filter) || self.is_bridge_tree(filter),
             Principal::Bridge(_) => self.is_bridge_tree(filter),
+            Principal::Multiplexer(_) => is_any_downlink(filter),
             Principal::Anonymous => false,
         }
     }
@@ -90,6 +95,21 @@ impl DeviceTopicPolicy {
             .and_then(|rest| rest.strip_prefix('/'))
             .is_some_and(|rest| !rest.is_empty())
     }
+}
+
+/// `anxin/v1/dev/{D or +}/down/{cmd, ack, +, #}`: some or every device's downlink.
+fn is_any_downlink(filter: &str) -> bool {
+    let Some(rest) = filter.strip_prefix(PREFIX) else {
+        return false;
+    };
+    let mut levels = rest.split('/');
+    let (Some(device), Some("down"), Some(last), None) =
+        (levels.next(), levels.next(), levels.next(), levels.next())
+    else {
+        return false;
+    };
+    let device_ok = device == "+" || anxin_firmware::wire::DeviceId::new(device).is_ok();
+    device_ok && matches!(last, "cmd" | "ack" | "+" | "#")
 }
 
 fn has_wildcard(topic: &str) -> bool {
@@ -234,6 +254,47 @@ mod tests {
         let anon = Principal::Anonymous;
         assert!(!p.may_publish(&anon, "anxin/v1/dev/A/up/event"));
         assert!(!p.may_subscribe(&anon, "anxin/v1/dev/A/down/cmd"));
+    }
+
+    #[test]
+    fn a_multiplexer_speaks_for_devices_and_reads_their_downlink_but_nothing_else() {
+        let p = policy();
+        let m = Principal::Multiplexer("anxin-load".into());
+        for t in [
+            "anxin/v1/dev/A/up/event",
+            "anxin/v1/dev/B/up/hb",
+            "anxin/v1/dev/B/up/status",
+        ] {
+            assert!(p.may_publish(&m, t), "{t}");
+        }
+        for t in [
+            "anxin/v1/dev/A/down/cmd",
+            "anxin/v1/dev/A/down/ack",
+            "anxin/v1/dev/A/up/other",
+            "anxin/v1/dev/+/up/event",
+            "zigbee2mqtt/kitchen",
+            "$SYS/broker/uptime",
+        ] {
+            assert!(!p.may_publish(&m, t), "{t}");
+        }
+        for f in [
+            "anxin/v1/dev/+/down/ack",
+            "anxin/v1/dev/+/down/#",
+            "anxin/v1/dev/A/down/cmd",
+        ] {
+            assert!(p.may_subscribe(&m, f), "{f}");
+        }
+        for f in [
+            "anxin/v1/dev/+/up/#",
+            "anxin/v1/dev/#",
+            "anxin/v1/dev/+/#",
+            "anxin/v1/dev/+/down/cmd/#",
+            "anxin/v1/dev/a+/down/#",
+            "zigbee2mqtt/#",
+            "#",
+        ] {
+            assert!(!p.may_subscribe(&m, f), "{f}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!   are random and long, so a slow password hash (argon2, for humans) buys nothing.
 //! - **The gateway** logs in with its own username and password.
 //! - **Bridges** (Zigbee2MQTT) log in with a bridge name and password.
+//! - **Multiplexers** (`[[broker.multiplexers]]`, none by default: the load generator,
+//!   a trusted hub) log in with a username and password and speak for every device.
 //! - **Revocation** ([`DeviceCredentials::revoke`]) refuses the device's next CONNECT at
 //!   once and asks the broker, through [`BrokerAuth::kicks`], to close its live
 //!   connection.
@@ -105,6 +107,7 @@ pub struct DeviceCredentials {
     policy: DeviceTopicPolicy,
     gateway: Option<(String, SecretHash)>,
     bridges: RwLock<HashMap<String, SecretHash>>,
+    multiplexers: HashMap<String, SecretHash>,
     devices: RwLock<HashMap<DeviceId, DeviceEntry>>,
     kicks: broadcast::Sender<String>,
 }
@@ -118,6 +121,7 @@ impl DeviceCredentials {
             policy: DeviceTopicPolicy::default(),
             gateway: None,
             bridges: RwLock::new(HashMap::new()),
+            multiplexers: HashMap::new(),
             devices: RwLock::new(HashMap::new()),
             kicks,
         }
@@ -127,6 +131,12 @@ impl DeviceCredentials {
     /// name that happens to be equal.
     pub fn with_gateway(mut self, username: &str, password: &[u8]) -> Self {
         self.gateway = Some((username.to_owned(), SecretHash::of(password)));
+        self
+    }
+
+    /// Adds a multiplexer login ([`Principal::Multiplexer`]) by its password's hash.
+    pub fn with_multiplexer(mut self, username: &str, hash: SecretHash) -> Self {
+        self.multiplexers.insert(username.to_owned(), hash);
         self
     }
 
@@ -237,6 +247,14 @@ impl BrokerAuth for DeviceCredentials {
                 _ => Err(AuthDenied::BadPassword),
             };
         }
+        if let Some(user) = username
+            && let Some(hash) = self.multiplexers.get(user)
+        {
+            return match password {
+                Some(pw) if hash.matches(pw) => Ok(Principal::Multiplexer(user.to_owned())),
+                _ => Err(AuthDenied::BadPassword),
+            };
+        }
         if let Some(user) = username {
             let bridge = read(&self.bridges).get(user).copied();
             if let Some(hash) = bridge {
@@ -284,6 +302,28 @@ mod tests {
         c.set_device_secret(id("door-1"), b"0123456789abcdef");
         c.set_bridge("z2m", b"bridge-pass");
         c
+    }
+
+    #[test]
+    fn a_multiplexer_needs_its_password_and_is_nobody_else() {
+        let c = production().with_multiplexer("load", SecretHash::of(b"load-pass"));
+        assert_eq!(
+            c.authenticate("load-1", Some("load"), Some(b"load-pass")),
+            Ok(Principal::Multiplexer("load".into()))
+        );
+        assert_eq!(
+            c.authenticate("load-1", Some("load"), Some(b"wrong")),
+            Err(AuthDenied::BadPassword)
+        );
+        assert_eq!(
+            c.authenticate("load-1", Some("load"), None),
+            Err(AuthDenied::BadPassword)
+        );
+        assert_eq!(
+            production().authenticate("load-1", Some("load"), Some(b"load-pass")),
+            Err(AuthDenied::ClientIdMismatch),
+            "without the configuration there is no multiplexer"
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! is configured.
 //!
 //! Everything outside this folder sees only this module's API: [`start`] a broker with a
-//! [`BrokerConfig`], a [`BrokerAuth`] and [`BrokerStats`], get an [`EmbeddedBroker`]
-//! handle, [`EmbeddedBroker::shutdown`] it. The engine behind it (rmqtt today, in
+//! [`BrokerConfig`], a [`BrokerAuth`] and [`BrokerStats`] (and, with [`start_with_tap`],
+//! an [`UplinkTap`] that takes accepted device uplinks in process), get an
+//! [`EmbeddedBroker`] handle, [`EmbeddedBroker::shutdown`] it. The engine behind it (rmqtt today, in
 //! `rmqtt.rs`) can be swapped without touching the callers. External
 //! brokers (mosquitto, EMQX) need none of this: the gateway connects to them by
 //! configuration alone, and their ACL files express the same [`DeviceTopicPolicy`].
@@ -31,7 +32,7 @@ use serde::Deserialize;
 
 pub use self::acl::DeviceTopicPolicy;
 pub use self::credentials::{AuthMode, DeviceCredentials, SecretHash};
-pub use self::rmqtt::{EmbeddedBroker, start};
+pub use self::rmqtt::{EmbeddedBroker, start, start_with_tap};
 pub use self::stats::{BrokerStats, DenyReason, DropReason};
 
 /// Who a connected client is, decided once at CONNECT by [`BrokerAuth::authenticate`].
@@ -43,6 +44,11 @@ pub enum Principal {
     Device(DeviceId),
     /// A bridge such as Zigbee2MQTT, named by its username; confined to the bridge prefix.
     Bridge(String),
+    /// A trusted multiplexer that speaks for many devices over one connection (the load
+    /// generator `anxin load`, or a hub that relays its devices), named by its username
+    /// (`[[broker.multiplexers]]`): publishes any device's uplink topics and reads any
+    /// device's downlink, nothing else. None is configured by default.
+    Multiplexer(String),
     /// A client that is none of the above (demo mode only): may neither publish nor
     /// subscribe.
     Anonymous,
@@ -134,6 +140,23 @@ pub trait BrokerAuth: Send + Sync + 'static {
     }
 }
 
+/// Receives, in process, the device uplinks that the embedded broker accepted (after the
+/// ACL): the gateway's ingest, without a round trip through its own MQTT session.
+///
+/// [`deliver`](Self::deliver) may wait (a full ingest queue): the publishing connection
+/// waits with it, so an overloaded gateway slows its devices down (TCP back-pressure)
+/// instead of the broker dropping messages from a full session queue. Topics the tap
+/// does not [`want`](Self::wants) are routed to subscribers as usual; last wills never
+/// pass the ACL and are routed to subscribers only.
+#[async_trait::async_trait]
+pub trait UplinkTap: Send + Sync + 'static {
+    /// Whether messages on `topic` go to the tap.
+    fn wants(&self, topic: &str) -> bool;
+
+    /// Takes one accepted message.
+    async fn deliver(&self, topic: &str, payload: bytes::Bytes);
+}
+
 /// Errors of [`start`].
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -172,6 +195,9 @@ pub enum BrokerError {
 /// max_queue = 100000             # messages queued per session (client slow or away)
 /// session_expiry_secs = 86400    # a clean_session=false session outlives its client this long
 /// message_expiry_secs = 0        # 0: queued and retained messages never expire
+/// # [[broker.multiplexers]]          # none by default
+/// # username = "anxin-load"
+/// # secret_hash = "…"                # `anxin load secret-hash SECRET` prints it
 /// # [broker.tls]
 /// # listen = "0.0.0.0:8883"
 /// # cert_path = "/etc/anxin/broker.crt"   # PEM chain, server certificate first
@@ -203,6 +229,21 @@ pub struct BrokerConfig {
     /// without a password is identified by its client id (demo and closed test
     /// networks only; see [`AuthMode`]).
     pub auth: AuthMode,
+    /// Logins that may publish for every device and read every device's downlink
+    /// ([`Principal::Multiplexer`]): the load generator, a trusted concentrator. Empty by
+    /// default; give one to nothing that is not fully trusted.
+    pub multiplexers: Vec<MultiplexerLogin>,
+}
+
+/// A `[[broker.multiplexers]]` entry: a username and the [`SecretHash`] of its password
+/// (the password itself is never written in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiplexerLogin {
+    /// MQTT username (and client id prefix) of the multiplexer.
+    pub username: String,
+    /// `SecretHash` of the password, 64 hex digits (`anxin load secret-hash SECRET`).
+    pub secret_hash: String,
 }
 
 impl Default for BrokerConfig {
@@ -216,6 +257,7 @@ impl Default for BrokerConfig {
             message_expiry: Duration::ZERO,
             tls: None,
             auth: AuthMode::Production,
+            multiplexers: Vec::new(),
         }
     }
 }
@@ -262,6 +304,10 @@ mod tests {
         assert_eq!(cfg, BrokerConfig::default());
         assert_eq!(cfg.max_packet_bytes, 4096);
         assert!(cfg.tls.is_none());
+        assert!(
+            cfg.multiplexers.is_empty(),
+            "no multiplexer unless configured"
+        );
     }
 
     #[test]

@@ -12,7 +12,11 @@
 //!   every CONNECT; [`BrokerAuth`] decides what "anonymous" means.
 //! - `MessagePublishCheckAcl`: a denied PUBLISH is dropped and never routed. Under MQTT
 //!   3.1.1 the client still gets its PUBACK (there is no code to say otherwise); under
-//!   MQTT 5 the PUBACK carries "not authorized". The connection stays up.
+//!   MQTT 5 the PUBACK carries "not authorized". The connection stays up. An allowed
+//!   PUBLISH on a topic the [`UplinkTap`] wants is handed to it here, in process, before
+//!   rmqtt routes it and acknowledges it to the device: the gateway's ingest gets device
+//!   uplinks without a second MQTT hop, and a full ingest queue holds the publishing
+//!   connection (back-pressure) instead of filling a session queue that drops.
 //! - `ClientSubscribeCheckAcl`: a denied filter gets SUBACK failure (0x80).
 //! - `ClientConnected` / `ClientDisconnected`: counters and the per-connection
 //!   principal table.
@@ -22,7 +26,7 @@
 //! - no back-pressure: a PUBLISH is acknowledged once queued for the subscribers; a
 //!   subscriber slower than its publishers loses the excess beyond `max_queue` (counted
 //!   as `queue_full`). On this 2-core machine one subscriber keeps up to ~50–60k QoS 1
-//!   msg/s;
+//!   msg/s. (The gateway's own uplinks go through the tap, which waits instead.)
 //! - a QoS 1 message whose write hits a connection that has just died is lost, and the
 //!   in-flight messages of a resumed session are resent in reverse order
 //!   (`session.rs`: `deliver`, `transfer_session_state`). Devices resend until the
@@ -54,7 +58,7 @@ use tokio::task::JoinHandle;
 use super::stats::LogLimiter;
 use super::{
     AuthDenied, BrokerAuth, BrokerConfig, BrokerError, BrokerStats, DenyReason, DropReason,
-    Principal,
+    Principal, UplinkTap,
 };
 
 /// Listener ids inside the rmqtt context (any distinct values).
@@ -138,6 +142,16 @@ pub async fn start(
     auth: Arc<dyn BrokerAuth>,
     stats: Arc<BrokerStats>,
 ) -> Result<EmbeddedBroker, BrokerError> {
+    start_with_tap(config, auth, stats, None).await
+}
+
+/// [`start`], handing the accepted uplinks that `tap` wants to it in process.
+pub async fn start_with_tap(
+    config: BrokerConfig,
+    auth: Arc<dyn BrokerAuth>,
+    stats: Arc<BrokerStats>,
+    tap: Option<Arc<dyn UplinkTap>>,
+) -> Result<EmbeddedBroker, BrokerError> {
     let max_inflight = NonZeroU16::new(config.max_inflight)
         .ok_or(BrokerError::Config("max_inflight must be at least 1"))?;
     if config.max_packet_bytes < 128 {
@@ -157,6 +171,7 @@ pub async fn start(
     let hooks = Arc::new(Hooks {
         auth,
         stats,
+        tap,
         principals: DashMap::default(),
         authentications: AtomicU64::new(0),
         auth_log: LogLimiter::new(20, Duration::from_secs(10)),
@@ -310,6 +325,8 @@ const STALE_HANDSHAKE_MS: i64 = 120_000;
 struct Hooks {
     auth: Arc<dyn BrokerAuth>,
     stats: Arc<BrokerStats>,
+    /// In-process consumer of accepted uplinks (the gateway's ingest).
+    tap: Option<Arc<dyn UplinkTap>>,
     /// The principal of every live connection, keyed by rmqtt's connection id (which
     /// includes the remote address and the connect time, so a reconnect is a new key).
     /// Entries are added at authentication and removed at disconnection; those of
@@ -458,6 +475,11 @@ impl Handler for HookHandler {
             Parameter::MessagePublishCheckAcl(session, publish) => {
                 let result = if hooks.check(&session.id, &publish.topic, DenyReason::PublishDenied)
                 {
+                    if let Some(tap) = &hooks.tap
+                        && tap.wants(&publish.topic)
+                    {
+                        tap.deliver(&publish.topic, publish.payload.clone()).await;
+                    }
                     PublishAclResult::allow()
                 } else {
                     PublishAclResult::rejected(false, None)

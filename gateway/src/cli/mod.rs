@@ -3,6 +3,7 @@
 mod demo;
 mod device;
 mod eval;
+mod load;
 mod org;
 mod replay;
 mod report;
@@ -38,6 +39,8 @@ pub enum Command {
     Org(org::OrgArgs),
     /// Export ledgers and figures (contacts, alerts, needs, KPIs, coverage, roster).
     Report(report::ReportArgs),
+    /// Load generator for benchmarks: populate, drive a broker, reconnect storms.
+    Load(load::LoadArgs),
 }
 
 /// Options shared by every command that touches the store.
@@ -58,6 +61,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Device(a) => device::run(a).await,
         Command::Org(a) => org::run(a).await,
         Command::Report(a) => report::run(a).await,
+        // Boxed: the load generator's future is large, and would grow every caller's.
+        Command::Load(a) => Box::pin(load::run(a)).await,
     }
 }
 

@@ -13,10 +13,11 @@
 //!                    query.rs ── review queries (raw, minute, hour, day)
 //! ```
 //!
-//! Nothing is lost on a crash: events are read back from the journal with a persisted
-//! cursor (never from the in-memory channel), points and the cursor are committed in one
-//! transaction, and the sink's backlog is the stored points above its own persisted
-//! cursor. See `docs/history.md`.
+//! Nothing is lost on a crash: the journal cursor is persisted with the points in one
+//! transaction; new events come from the committer in memory (after their commit) while
+//! the cursor keeps up with them, and are read back from the journal whenever the cursor
+//! is behind (after a restart, or when memory overflowed); the sink's backlog is the
+//! stored points above its own persisted cursor. See `docs/history.md`.
 
 mod aggregate;
 mod cursor;
@@ -374,10 +375,34 @@ impl Shared {
     }
 }
 
-/// Heartbeats and availability changes waiting for the writer (events come from the
-/// journal instead).
+/// Most journal events kept in memory for the writer; beyond it they are dropped from
+/// memory and the writer reads them back from the journal.
+const MAX_BUFFERED_EVENTS: usize = 200_000;
+
+/// A journal event as the committer handed it over, after its commit.
+#[derive(Debug, Clone)]
+pub(crate) struct JournalEvent {
+    /// Position in the journal.
+    pub journal_id: i64,
+    /// Household, device, room, kind.
+    pub tags: model::Tags,
+    /// When it happened.
+    pub at_ms: i64,
+    /// What happened.
+    pub body: anxin_firmware::wire::EventBody,
+}
+
+/// Heartbeats, availability changes and new journal events waiting for the writer.
+///
+/// Events are the journal's tail in memory: the writer takes them from here when its
+/// cursor has reached them, and reads the journal itself (the durable copy) when it is
+/// behind: after a restart, and whenever memory overflowed.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
+    /// Committed events, in journal order.
+    pub events: Vec<JournalEvent>,
+    /// Events were dropped from `events` (too many): read the journal to catch up.
+    pub overflow: bool,
     /// Availability changes, in arrival order.
     pub online: Vec<(model::Tags, bool, i64)>,
     /// Latest health per device (heartbeats fold: only the newest counts).
@@ -391,6 +416,10 @@ pub(crate) struct Pending {
 impl Pending {
     /// Puts back what a failed write took (older than what arrived since).
     pub fn restore(&mut self, older: Pending) {
+        let mut events = older.events;
+        events.append(&mut self.events);
+        self.events = events;
+        self.overflow |= older.overflow;
         let mut online = older.online;
         online.append(&mut self.online);
         self.online = online;
@@ -409,7 +438,20 @@ impl Pending {
             kind: o.device_kind.clone(),
         };
         match o.what {
-            ObservationKind::Event { .. } => {}
+            ObservationKind::Event {
+                journal_id, body, ..
+            } => {
+                if self.events.len() < MAX_BUFFERED_EVENTS {
+                    self.events.push(JournalEvent {
+                        journal_id,
+                        tags,
+                        at_ms: o.at_ms,
+                        body,
+                    });
+                } else {
+                    self.overflow = true;
+                }
+            }
             ObservationKind::Heartbeat(hb) => {
                 if let Some(h) = &o.household_id {
                     self.hours.insert((h.clone(), model::hour_of(o.at_ms)));

@@ -17,13 +17,13 @@ use tracing::{debug, error, warn};
 
 use super::cursor;
 use super::model::{self, DAY_MS, Health, Point, Tags, hour_of};
-use super::{DropReason, HistoryConfig, HistoryError, HistoryMetrics, Pending, Shared};
+use super::{
+    DropReason, HistoryConfig, HistoryError, HistoryMetrics, JournalEvent, Pending, Shared,
+};
 use crate::clock::SharedClock;
 use crate::ingest::Registry;
-use crate::store::{Store, placeholders};
+use crate::store::{Backend, Store, StoreError, pieces, placeholders};
 
-/// Rows per multi-row INSERT (9 columns: within every engine's parameter limit).
-const INSERT_CHUNK: usize = 1000;
 /// How often the writer looks at the journal and closed hours without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -51,6 +51,21 @@ pub(crate) struct Writer {
     /// (household, hour) rows known to be in `history_dirty_hours`.
     pub(crate) marked: HashSet<(Arc<str>, i64)>,
     unparsable: u64,
+    /// The journal's last id when the writer opened: below it, events come from the
+    /// journal (they were committed before this process started).
+    head_at_start: i64,
+    /// The last journal read was full: keep reading the journal.
+    catching_up: bool,
+}
+
+/// Journal events for one write.
+struct JournalBatch {
+    /// Rows read (unparsable ones included).
+    rows: usize,
+    /// The last journal id covered.
+    last: i64,
+    /// The events.
+    events: Vec<JournalEvent>,
 }
 
 impl Writer {
@@ -93,6 +108,10 @@ impl Writer {
                 },
             );
         }
+        let (head_at_start,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(journal_id), 0) FROM events")
+                .fetch_one(pool)
+                .await?;
         shared.journal.send_replace(journal);
         shared.high_water.send_replace(next_id - 1);
         let mut w = Writer {
@@ -108,6 +127,8 @@ impl Writer {
             devices,
             marked: HashSet::new(),
             unparsable: 0,
+            head_at_start,
+            catching_up: false,
         };
         w.reconcile_availability().await?;
         Ok(w)
@@ -160,65 +181,151 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes what is pending and the next journal batch. True when more journal events
+    /// Writes what is pending and the next batch of journal events (from memory when the
+    /// cursor has reached them, else read back from the journal). True when more events
     /// are waiting.
     pub async fn step(&mut self) -> Result<bool, HistoryError> {
-        let limit = i64::from(self.cfg.write_batch.max(1));
-        // Read outside the write transaction: SQLite's transaction then starts with a
-        // write and waits its turn instead of failing to upgrade.
-        let rows = sqlx::query(
-            "SELECT journal_id, device_id, household_id, event_ms, body FROM events \
-             WHERE journal_id > $1 ORDER BY journal_id LIMIT $2",
-        )
-        .bind(self.journal)
-        .bind(limit)
-        .fetch_all(self.store.pool())
-        .await?;
-        let taken = match self.pending.lock() {
+        let limit = self.cfg.write_batch.max(1) as usize;
+        let mut taken = match self.pending.lock() {
             Ok(mut p) => std::mem::take(&mut *p),
             Err(_) => return Err(HistoryError::Stopped),
         };
-        match self.write(&rows, &taken).await {
-            Ok(()) => {
-                self.shared
-                    .obs_written
-                    .fetch_add(taken.folded, Ordering::SeqCst);
-                self.shared.high_water.send_replace(self.next_id - 1);
-                Ok(rows.len() as i64 == limit)
-            }
-            Err(e) => {
-                if let Ok(mut p) = self.pending.lock() {
-                    p.restore(taken);
+        let from_journal = self.journal < self.head_at_start || taken.overflow || self.catching_up;
+        let batch = if from_journal {
+            // Read outside the write transaction: SQLite's transaction then starts with a
+            // write and waits its turn instead of failing to upgrade.
+            match self.read_journal(limit).await {
+                Ok(b) => {
+                    taken.overflow = false;
+                    self.catching_up = b.rows == limit;
+                    // What memory holds of what was read is not needed again.
+                    taken.events.retain(|e| e.journal_id > b.last);
+                    b
                 }
-                Err(e)
+                Err(e) => {
+                    if let Ok(mut p) = self.pending.lock() {
+                        p.restore(taken);
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            let cursor = self.journal;
+            taken.events.retain(|e| e.journal_id > cursor);
+            let rest = taken.events.split_off(taken.events.len().min(limit));
+            let events = std::mem::replace(&mut taken.events, rest);
+            JournalBatch {
+                rows: events.len(),
+                last: events.last().map_or(cursor, |e| e.journal_id),
+                events,
+            }
+        };
+        // Events beyond this batch wait for the next step (and are counted there).
+        let later = Pending {
+            folded: taken.events.len() as u64,
+            events: std::mem::take(&mut taken.events),
+            ..Pending::default()
+        };
+        taken.folded -= later.folded.min(taken.folded);
+        let more = !later.events.is_empty() || self.catching_up;
+        let result = self.write(&batch.events, batch.last, &taken).await;
+        let folded = taken.folded;
+        if let Ok(mut p) = self.pending.lock() {
+            if result.is_err() {
+                // Nothing of this step was written: everything goes back, in order, before
+                // what arrived meanwhile.
+                let mut back = taken;
+                back.events = batch.events;
+                let mut all = later;
+                all.restore(back);
+                p.restore(all);
+            } else {
+                p.restore(later);
             }
         }
+        result?;
+        self.shared.obs_written.fetch_add(folded, Ordering::SeqCst);
+        self.shared.high_water.send_replace(self.next_id - 1);
+        Ok(more)
+    }
+
+    /// The next `limit` journal events above the cursor, read back from the store.
+    async fn read_journal(&mut self, limit: usize) -> Result<JournalBatch, HistoryError> {
+        type Row = (i64, String, Option<String>, i64, String);
+        let rows: Vec<Row> = match self.store.backend() {
+            // One row holding them all as JSON: sqlx hands SQLite rows over one by one
+            // between threads, which costs more than the rows themselves.
+            Backend::Sqlite => {
+                let (json,): (String,) = sqlx::query_as(
+                    "SELECT json_group_array(json_array(journal_id, device_id, household_id, event_ms, body)) \
+                     FROM (SELECT journal_id, device_id, household_id, event_ms, body FROM events \
+                     WHERE journal_id > $1 ORDER BY journal_id LIMIT $2)",
+                )
+                .bind(self.journal)
+                .bind(limit as i64)
+                .fetch_one(self.store.pool())
+                .await?;
+                let mut rows: Vec<Row> = serde_json::from_str(&json)
+                    .map_err(|_| HistoryError::Store(StoreError::Corrupt("events")))?;
+                rows.sort_by_key(|r| r.0);
+                rows
+            }
+            Backend::Postgres => {
+                let rows = sqlx::query(
+                    "SELECT journal_id, device_id, household_id, event_ms, body FROM events \
+                     WHERE journal_id > $1 ORDER BY journal_id LIMIT $2",
+                )
+                .bind(self.journal)
+                .bind(limit as i64)
+                .fetch_all(self.store.pool())
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("journal_id")?,
+                            r.try_get("device_id")?,
+                            r.try_get("household_id")?,
+                            r.try_get("event_ms")?,
+                            r.try_get("body")?,
+                        ))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()?
+            }
+        };
+        let mut batch = JournalBatch {
+            rows: rows.len(),
+            last: rows.last().map_or(self.journal, |r| r.0),
+            events: Vec::with_capacity(rows.len()),
+        };
+        for (journal_id, device, household, at_ms, body) in rows {
+            let Ok(body) = serde_json::from_str::<EventBody>(&body) else {
+                self.metrics.dropped(DropReason::unparsable, 1);
+                self.unparsable += 1;
+                if self.unparsable <= 20 || self.unparsable.is_power_of_two() {
+                    warn!(device_id = %device, journal_id, "history: event body unreadable; skipped");
+                }
+                continue;
+            };
+            batch.events.push(JournalEvent {
+                journal_id,
+                tags: self.tags_of(&device, household.map(Arc::from)),
+                at_ms,
+                body,
+            });
+        }
+        Ok(batch)
     }
 
     async fn write(
         &mut self,
-        rows: &[sqlx::any::AnyRow],
+        events: &[JournalEvent],
+        last_journal: i64,
         taken: &Pending,
     ) -> Result<(), HistoryError> {
         let now = self.clock.now_ms();
-        let mut points: Vec<Point> = Vec::with_capacity(rows.len() + taken.online.len());
-        let mut last_journal = self.journal;
-        for r in rows {
-            last_journal = r.try_get("journal_id")?;
-            let device: String = r.try_get("device_id")?;
-            let household: Option<String> = r.try_get("household_id")?;
-            let at: i64 = r.try_get("event_ms")?;
-            let body: String = r.try_get("body")?;
-            let Ok(ev) = serde_json::from_str::<EventBody>(&body) else {
-                self.metrics.dropped(DropReason::unparsable, 1);
-                self.unparsable += 1;
-                if self.unparsable <= 20 || self.unparsable.is_power_of_two() {
-                    warn!(device_id = %device, journal_id = last_journal, "history: event body unreadable; skipped");
-                }
-                continue;
-            };
-            let tags = self.tags_of(&device, household.map(Arc::from));
-            points.extend(model::event_points(&tags, &ev, at));
+        let mut points: Vec<Point> = Vec::with_capacity(events.len() + taken.online.len());
+        for e in events {
+            points.extend(model::event_points(&e.tags, &e.body, e.at_ms));
         }
 
         let mut changed: HashMap<Arc<str>, DeviceState> = HashMap::new();
@@ -279,17 +386,18 @@ impl Writer {
         let first_id = self.next_id;
         let next_id = first_id + points.len() as i64;
         let mut tx = self.store.pool().begin().await?;
-        for (c, chunk) in points.chunks(INSERT_CHUNK).enumerate() {
+        let mut offset = 0i64;
+        for chunk in pieces(&points) {
             let sql = format!(
                 "INSERT INTO history_points (point_id, at_ms, household_id, device_id, room, kind, \
                  measurement, field, value) VALUES {}",
-                placeholders(chunk.len(), 9)
+                placeholders(self.store.backend(), chunk.len(), 9)
             );
             // Only placeholders are generated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (i, p) in chunk.iter().enumerate() {
+            for p in chunk {
                 q = q
-                    .bind(first_id + (c * INSERT_CHUNK + i) as i64)
+                    .bind(first_id + offset)
                     .bind(p.at_ms)
                     .bind(p.household_id.as_deref())
                     .bind(&*p.device_id)
@@ -298,15 +406,16 @@ impl Writer {
                     .bind(p.measurement)
                     .bind(p.field)
                     .bind(p.value);
+                offset += 1;
             }
             q.execute(&mut *tx).await?;
         }
         let dirty_rows: Vec<&(Arc<str>, i64)> = dirty.iter().collect();
-        for chunk in dirty_rows.chunks(INSERT_CHUNK) {
+        for chunk in pieces(&dirty_rows) {
             let sql = format!(
                 "INSERT INTO history_dirty_hours (household_id, hour_ms) VALUES {} \
                  ON CONFLICT (household_id, hour_ms) DO NOTHING",
-                placeholders(chunk.len(), 2)
+                placeholders(self.store.backend(), chunk.len(), 2)
             );
             // Only placeholders are generated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -316,14 +425,14 @@ impl Writer {
             q.execute(&mut *tx).await?;
         }
         let states: Vec<(&Arc<str>, &DeviceState)> = changed.iter().collect();
-        for chunk in states.chunks(INSERT_CHUNK / 2) {
+        for chunk in pieces(&states) {
             let sql = format!(
                 "INSERT INTO history_device_state (device_id, online, online_ms, battery_pct, battery_mv, \
                  rssi_dbm, temp_dc, health_ms) VALUES {} ON CONFLICT (device_id) DO UPDATE SET \
                  online = excluded.online, online_ms = excluded.online_ms, battery_pct = excluded.battery_pct, \
                  battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, temp_dc = excluded.temp_dc, \
                  health_ms = excluded.health_ms",
-                placeholders(chunk.len(), 8)
+                placeholders(self.store.backend(), chunk.len(), 8)
             );
             // Only placeholders are generated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -28,9 +28,6 @@ use crate::clock::SharedClock;
 use crate::store::{CommitBatch, EventRow, HealthRow, Store, StoreError};
 use crate::telemetry::{ChannelLabel, Metrics};
 
-/// (device, boot, seq): the identity of a stored event.
-type EventKey = (String, i64, i64);
-
 /// Committer settings.
 #[derive(Debug, Clone)]
 pub struct CommitterConfig {
@@ -142,7 +139,7 @@ impl Committer {
     async fn process(&mut self, batch: &mut [Inbound], cancel: &CancellationToken) -> bool {
         let now = self.clock.now_ms();
         let mut out = CommitBatch::default();
-        let mut obs: Vec<(Option<EventKey>, Observation)> = Vec::new();
+        let mut obs: Vec<(Option<i64>, Observation)> = Vec::new();
         let mut ack_to: HashSet<(DeviceId, u32)> = HashSet::new();
         let mut dirty_health: HashSet<String> = HashSet::new();
         let mut accepted: Vec<ChannelLabel> = Vec::with_capacity(batch.len());
@@ -226,18 +223,13 @@ impl Committer {
                         }
                     };
                     let body = serde_json::to_string(&e.ev).unwrap_or_default();
-                    let key = (
-                        device.as_str().to_string(),
-                        i64::from(e.boot),
-                        i64::from(e.seq),
-                    );
                     let journal_id = self.next_journal_id;
                     self.next_journal_id += 1;
                     out.events.push(EventRow {
                         journal_id,
-                        device_id: key.0.clone(),
-                        boot: key.1,
-                        seq: key.2,
+                        device_id: device.as_str().to_string(),
+                        boot: i64::from(e.boot),
+                        seq: i64::from(e.seq),
                         household_id: reg.household_id.as_deref().map(str::to_string),
                         kind: e.ev.kind(),
                         event_ms,
@@ -245,7 +237,7 @@ impl Committer {
                         body,
                     });
                     obs.push((
-                        Some(key),
+                        Some(journal_id),
                         base(
                             event_ms,
                             ObservationKind::Event {
@@ -323,7 +315,7 @@ impl Committer {
         self.tracker.committed();
 
         for e in &out.events {
-            if inserted.contains(&(e.device_id.clone(), e.boot, e.seq)) {
+            if inserted.contains(&e.journal_id) {
                 accepted.push(ChannelLabel::Event);
             } else {
                 self.metrics.ingest_duplicates.inc();

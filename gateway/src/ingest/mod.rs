@@ -3,6 +3,7 @@
 //! devices, and normalised [`Observation`]s for detection.
 //!
 //! ```text
+//! tap.rs (embedded broker, in process: events, heartbeats) ──┐
 //! mqtt.rs ──Inbound──▶ committer.rs ─ decode.rs (topic, payload, registry)
 //!                          │          ─ sequence.rs (duplicates, contiguous mark)
 //!                          ├─ store.commit(batch)  (one transaction, one fsync)
@@ -17,6 +18,7 @@ mod downlink;
 mod mqtt;
 mod registry;
 mod sequence;
+mod tap;
 pub mod zigbee2mqtt;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ pub use downlink::Downlink;
 pub use mqtt::{Inbound, MqttSession, MqttTarget};
 pub use registry::Registry;
 pub use sequence::{Classified, SequenceTracker};
+pub use tap::{IngestTap, STATUS_FILTER};
 pub use zigbee2mqtt::{ZigbeeAdapter, ZigbeeMap};
 
 /// Why a message was rejected: a closed set, used as the `reason` label of

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+#[cfg(doc)]
 use anxin_firmware::wire::topic::GATEWAY_FILTER;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, Publish, QoS,
@@ -54,11 +55,15 @@ pub struct MqttSession {
 }
 
 impl MqttSession {
-    /// Connects (in the background) and forwards every publish into `tx`. Returns the
-    /// handle and the event-loop task.
+    /// Connects (in the background), subscribes to `uplinks` (every device uplink,
+    /// [`GATEWAY_FILTER`], or only the status messages when the embedded broker's tap
+    /// delivers the rest) and forwards every publish into `tx`. Returns the handle and
+    /// the event-loop task.
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn(
         cfg: &MqttConfig,
         target: MqttTarget,
+        uplinks: &'static str,
         tx: mpsc::Sender<Inbound>,
         clock: SharedClock,
         metrics: Arc<Metrics>,
@@ -90,7 +95,8 @@ impl MqttSession {
         let base = cfg.zigbee2mqtt_base_topic.trim_end_matches('/');
         let zigbee = (!base.is_empty()).then(|| format!("{base}/#"));
         let task = tokio::spawn(poll_loop(
-            eventloop, client, tx, clock, metrics, cancel, generation, conn_tx, backoff, zigbee,
+            eventloop, client, tx, clock, metrics, cancel, generation, conn_tx, backoff, uplinks,
+            zigbee,
         ));
         (session, task)
     }
@@ -107,6 +113,7 @@ async fn poll_loop(
     generation: Arc<AtomicU64>,
     connected: watch::Sender<bool>,
     (min_ms, max_ms): (u64, u64),
+    uplinks: &'static str,
     zigbee: Option<String>,
 ) {
     let mut delay = min_ms;
@@ -123,7 +130,7 @@ async fn poll_loop(
                     generation = g,
                     "MQTT session connected"
                 );
-                let filters = std::iter::once(GATEWAY_FILTER.to_string())
+                let filters = std::iter::once(uplinks.to_string())
                     .chain(zigbee.clone())
                     .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
                 if let Err(e) = client.try_subscribe_many(filters) {

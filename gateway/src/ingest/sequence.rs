@@ -6,7 +6,7 @@
 //! The store's unique key (device, boot, seq) remains the last word on duplicates; this is
 //! the fast path, and it is what makes the ack contiguous.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::store::SeqRow;
 
@@ -56,6 +56,9 @@ pub enum Classified {
 #[derive(Debug, Default)]
 pub struct SequenceTracker {
     devices: HashMap<String, Vec<BootSeq>>,
+    /// Devices with a dirty boot since the last commit: a batch touches only these, so
+    /// its cost does not grow with the number of devices.
+    dirty: HashSet<String>,
 }
 
 impl SequenceTracker {
@@ -125,12 +128,17 @@ impl SequenceTracker {
             b.above.retain(|s| *s > floor);
             b.dirty = true;
         }
-        if b.known(seq) {
-            return (Classified::Duplicate, dropped);
+        let verdict = if b.known(seq) {
+            Classified::Duplicate
+        } else {
+            b.pending.insert(seq);
+            b.dirty = true;
+            Classified::New
+        };
+        if b.dirty {
+            self.mark(device);
         }
-        b.pending.insert(seq);
-        b.dirty = true;
-        (Classified::New, dropped)
+        (verdict, dropped)
     }
 
     /// Records the clock offset evidence of a message with an uptime clock and returns
@@ -142,14 +150,24 @@ impl SequenceTracker {
         if b.clock_offset_ms != Some(best) {
             b.clock_offset_ms = Some(best);
             b.dirty = true;
+            self.mark(device);
         }
         best
     }
 
+    fn mark(&mut self, device: &str) {
+        if !self.dirty.contains(device) {
+            self.dirty.insert(device.to_string());
+        }
+    }
+
     /// Rows to write with the batch: the state as it will be once the batch commits.
     pub fn dirty_rows(&self) -> Vec<SeqRow> {
-        let mut out = Vec::new();
-        for (d, boots) in &self.devices {
+        let mut out = Vec::with_capacity(self.dirty.len());
+        for d in &self.dirty {
+            let Some(boots) = self.devices.get(d) else {
+                continue;
+            };
             for b in boots.iter().filter(|b| b.dirty) {
                 out.push(SeqRow {
                     device_id: d.clone(),
@@ -164,7 +182,10 @@ impl SequenceTracker {
 
     /// The batch committed: pending seqs become committed and the marks advance.
     pub fn committed(&mut self) {
-        for boots in self.devices.values_mut() {
+        for d in std::mem::take(&mut self.dirty) {
+            let Some(boots) = self.devices.get_mut(&d) else {
+                continue;
+            };
             for b in boots.iter_mut().filter(|b| b.dirty) {
                 let pending = std::mem::take(&mut b.pending);
                 b.above.extend(pending);

@@ -101,26 +101,45 @@ impl CommitBatch {
 }
 
 const EVENT_COLS: usize = 9;
-const CHUNK: usize = 1000;
+
+/// Row counts of the multi-row statements. A batch is cut greedily into pieces of these
+/// sizes, so that each table has a handful of distinct statements that every connection
+/// prepares once and keeps in its statement cache (a statement per batch size would be
+/// prepared again and again, and SQLite's parser is not free).
+const PIECES: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
+
+/// `rows` cut into pieces of the sizes in [`PIECES`], largest first.
+pub(crate) fn pieces<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let n = PIECES
+            .iter()
+            .copied()
+            .find(|p| *p <= rows.len())
+            .unwrap_or(1);
+        let (head, tail) = rows.split_at(n);
+        rows = tail;
+        Some(head)
+    })
+}
 
 impl Store {
-    /// Writes `batch` in one transaction. Returns the (device, boot, seq) of the events
-    /// that were new; the others were already stored (a duplicate the memory missed).
-    pub async fn commit(
-        &self,
-        batch: &CommitBatch,
-    ) -> Result<HashSet<(String, i64, i64)>, StoreError> {
-        let mut inserted = HashSet::with_capacity(batch.events.len());
+    /// Writes `batch` in one transaction. Returns the journal ids of the events that
+    /// were new; the others were already stored (a duplicate the memory missed).
+    pub async fn commit(&self, batch: &CommitBatch) -> Result<HashSet<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for chunk in batch.events.chunks(CHUNK) {
+        let mut inserted: HashSet<i64> = HashSet::with_capacity(batch.events.len());
+        for piece in pieces(&batch.events) {
             let sql = format!(
                 "INSERT INTO events (journal_id, device_id, boot, seq, household_id, kind, event_ms, received_ms, body) \
-                 VALUES {} ON CONFLICT (device_id, boot, seq) DO NOTHING RETURNING device_id, boot, seq",
-                placeholders(chunk.len(), EVENT_COLS)
+                 VALUES {} ON CONFLICT (device_id, boot, seq) DO NOTHING",
+                placeholders(self.backend, piece.len(), EVENT_COLS)
             );
             // Only placeholders are generated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for e in chunk {
+            for e in piece {
                 q = q
                     .bind(e.journal_id)
                     .bind(&e.device_id)
@@ -132,24 +151,38 @@ impl Store {
                     .bind(e.received_ms)
                     .bind(&e.body);
             }
-            for row in q.fetch_all(&mut *tx).await? {
-                inserted.insert((
-                    row.try_get("device_id")?,
-                    row.try_get("boot")?,
-                    row.try_get("seq")?,
-                ));
+            let added = q.execute(&mut *tx).await?.rows_affected() as usize;
+            if added == piece.len() {
+                inserted.extend(piece.iter().map(|e| e.journal_id));
+                continue;
+            }
+            // Some were stored already: they kept their old journal ids, so the new
+            // rows are those whose journal id is there now (rare; no RETURNING stream
+            // in the common case).
+            let (lo, hi) = piece.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| {
+                (lo.min(e.journal_id), hi.max(e.journal_id))
+            });
+            let rows = sqlx::query(
+                "SELECT journal_id FROM events WHERE journal_id >= $1 AND journal_id <= $2",
+            )
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in rows {
+                inserted.insert(r.try_get("journal_id")?);
             }
         }
-        for chunk in batch.seqs.chunks(CHUNK) {
+        for piece in pieces(&batch.seqs) {
             let sql = format!(
                 "INSERT INTO device_seq (device_id, boot, contig, clock_offset_ms) VALUES {} \
                  ON CONFLICT (device_id, boot) DO UPDATE SET contig = excluded.contig, \
                  clock_offset_ms = excluded.clock_offset_ms",
-                placeholders(chunk.len(), 4)
+                placeholders(self.backend, piece.len(), 4)
             );
             // Only placeholders are generated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for s in chunk {
+            for s in piece {
                 q = q
                     .bind(&s.device_id)
                     .bind(s.boot)
@@ -158,7 +191,7 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        for chunk in batch.health.chunks(CHUNK / 2) {
+        for piece in pieces(&batch.health) {
             let sql = format!(
                 "INSERT INTO device_health (device_id, last_seen_ms, boot, last_seq, battery_pct, battery_mv, \
                  rssi_dbm, fw, uptime_s, outbox, dropped, interval_s, temp_dc, online, status_ms) VALUES {} \
@@ -168,11 +201,11 @@ impl Store {
                  uptime_s = excluded.uptime_s, outbox = excluded.outbox, dropped = excluded.dropped, \
                  interval_s = excluded.interval_s, temp_dc = excluded.temp_dc, online = excluded.online, \
                  status_ms = excluded.status_ms",
-                placeholders(chunk.len(), 15)
+                placeholders(self.backend, piece.len(), 15)
             );
             // Only placeholders are generated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for h in chunk {
+            for h in piece {
                 q = q
                     .bind(&h.device_id)
                     .bind(h.last_seen_ms)
@@ -291,5 +324,19 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("boot")?, r.try_get("seq")?, r.try_get("kind")?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_cut_into_a_few_cached_statement_sizes() {
+        let rows: Vec<u32> = (0..600).collect();
+        let sizes: Vec<usize> = pieces(&rows).map(<[u32]>::len).collect();
+        assert_eq!(sizes, vec![256, 256, 64, 16, 8]);
+        assert_eq!(pieces(&rows).flatten().count(), 600);
+        assert_eq!(pieces::<u32>(&[]).count(), 0);
     }
 }

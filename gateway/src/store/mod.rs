@@ -12,6 +12,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use devices::{DeviceInfo, NewDevice, NewHousehold};
+pub(crate) use journal::pieces;
 pub use journal::{CommitBatch, EventRow, HealthRow, SeqRow, StatusRow};
 
 /// Which engine is behind the store.
@@ -80,6 +81,10 @@ impl Store {
                         conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // 32 MiB of page cache per connection (SQLite's default is 2 MiB):
+                        // the journal's and history's indexes outgrow 2 MiB within hours,
+                        // and every insert then reads its index pages back from the OS.
+                        conn.execute("PRAGMA cache_size = -32768").await?;
                     }
                     Ok(())
                 })
@@ -106,8 +111,16 @@ impl Store {
     }
 }
 
-/// `($1,$2,$3),($4,$5,$6)…` for `rows` rows of `cols` columns.
-pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+/// The VALUES list for `rows` rows of `cols` bound values, in binding order: `(?,?),(?,?)`
+/// for SQLite and `($1,$2),($3,$4)` for PostgreSQL.
+///
+/// SQLite gets positional `?`: it keeps named parameters such as `$7` in a list that it
+/// searches linearly, once per parameter when the statement is prepared and once per
+/// parameter when sqlx binds it, so a multi-row INSERT of 9,000 `$N` parameters costs
+/// quadratic time (most of the committer's and the history writer's CPU, measured with
+/// `perf` in `docs/benchmarks.md`). Every value is still bound; nothing is formatted
+/// into the SQL.
+pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     let mut n = 1;
     for r in 0..rows {
@@ -119,11 +132,27 @@ pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push(',');
             }
-            s.push('$');
-            s.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&n.to_string());
+                }
+            }
             n += 1;
         }
         s.push(')');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_positional_for_sqlite_and_numbered_for_postgres() {
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
+        assert_eq!(placeholders(Backend::Postgres, 2, 2), "($1,$2),($3,$4)");
+    }
 }
