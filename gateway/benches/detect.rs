@@ -56,7 +56,7 @@ fn motion(room: RoomClass) -> [Input; 1] {
 /// An engine with `n` households of five devices, three days of learned routine each.
 fn populate(n: usize, start: i64) -> Engine {
     let cfg = DetectConfig::default().compile().expect("defaults compile");
-    let mut e = Engine::new(cfg, LocalTime::new("Asia/Shanghai").expect("tz"));
+    let mut e = Engine::with_capacity(cfg, LocalTime::new("Asia/Shanghai").expect("tz"), n);
     let mut rng = SmallRng::seed_from_u64(1);
     let b = bar(n as u64, "households populated");
     for h in 0..n {
@@ -131,7 +131,7 @@ fn main() {
         drop(e);
         let t = Instant::now();
         let cfg = DetectConfig::default().compile().expect("defaults compile");
-        let mut e2 = Engine::new(cfg, LocalTime::new("Asia/Shanghai").expect("tz"));
+        let mut e2 = Engine::with_capacity(cfg, LocalTime::new("Asia/Shanghai").expect("tz"), dirty.len());
         for blob in &dirty {
             e2.restore(postcard::from_bytes::<Household>(blob).expect("decode"));
         }

@@ -8,7 +8,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hasher};
+
+use compact_str::CompactString;
 
 use super::HouseholdMode;
 use super::activity::{Input, RoomClass};
@@ -45,8 +47,11 @@ pub struct Engine {
     p: Params,
     lt: LocalTime,
     households: Vec<Household>,
-    by_id: HashMap<Arc<str>, u32>,
-    devices: HashMap<Arc<str>, (u32, u16)>,
+    by_id: HashMap<CompactString, u32>,
+    /// Device id hash → household: a device is found in its household by a short scan,
+    /// so the engine keeps no second copy of device ids.
+    devices: HashMap<u64, u32>,
+    hasher: std::collections::hash_map::RandomState,
     queue: BinaryHeap<Reverse<(i64, u32)>>,
     g: Global,
     offline: usize,
@@ -59,18 +64,24 @@ pub struct Engine {
 impl Engine {
     /// An engine with no households.
     pub fn new(p: Params, lt: LocalTime) -> Self {
+        Self::with_capacity(p, lt, 0)
+    }
+
+    /// An engine with room for `households` households (and five devices each).
+    pub fn with_capacity(p: Params, lt: LocalTime, households: usize) -> Self {
         Engine {
             p,
             lt,
-            households: Vec::new(),
-            by_id: HashMap::new(),
-            devices: HashMap::new(),
+            households: Vec::with_capacity(households),
+            by_id: HashMap::with_capacity(households),
+            devices: HashMap::with_capacity(households * 5),
+            hasher: std::collections::hash_map::RandomState::new(),
             queue: BinaryHeap::new(),
             g: Global::default(),
             offline: 0,
             households_offline: 0,
             out: Vec::new(),
-            dirty: Vec::new(),
+            dirty: Vec::with_capacity(households),
             dirty_list: Vec::new(),
         }
     }
@@ -102,12 +113,18 @@ impl Engine {
         self.households.iter()
     }
 
+    fn device_key(&self, device: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(device.as_bytes());
+        h.finish()
+    }
+
     fn index(&mut self, id: &str) -> u32 {
         if let Some(i) = self.by_id.get(id) {
             return *i;
         }
         let i = self.households.len() as u32;
-        let id: Arc<str> = Arc::from(id);
+        let id = CompactString::from(id);
         self.households.push(Household::new(id.clone()));
         self.dirty.push(false);
         self.by_id.insert(id, i);
@@ -118,8 +135,9 @@ impl Engine {
     pub fn restore(&mut self, mut h: Household) {
         h.scheduled_ms = i64::MAX;
         let i = self.index(&h.id.clone());
-        for (slot, d) in h.devices.iter().enumerate() {
-            self.devices.insert(d.id.clone(), (i, slot as u16));
+        for d in &h.devices {
+            let key = self.device_key(&d.id);
+            self.devices.insert(key, i);
         }
         let off = h.offline_devices();
         self.offline += off;
@@ -130,43 +148,23 @@ impl Engine {
 
     /// Whether `device` is known as a device of `household`.
     pub fn knows_device(&self, household: &str, device: &str) -> bool {
-        self.devices.get(device).is_some_and(|(i, _)| {
-            self.households
-                .get(*i as usize)
-                .is_some_and(|h| &*h.id == household)
-        })
+        self.household(household).is_some_and(|h| h.slot_of(device).is_some())
     }
 
     /// Registers (or updates) a device of a household.
-    pub fn add_device(
-        &mut self,
-        household: &str,
-        device: &str,
-        senses_activity: bool,
-        room: RoomClass,
-    ) {
+    pub fn add_device(&mut self, household: &str, device: &str, senses_activity: bool, room: RoomClass) {
         let i = self.index(household);
-        if let Some((old, _)) = self.devices.get(device).copied()
+        let key = self.device_key(device);
+        if let Some(old) = self.devices.get(&key).copied()
             && old != i
+            && let Some(h) = self.households.get_mut(old as usize)
         {
             // Moved to another household: forget it there.
-            if let Some(h) = self.households.get_mut(old as usize) {
-                h.devices.retain(|d| &*d.id != device);
-            }
-            self.reindex_devices(old);
+            h.remove_device(device);
         }
-        let slot =
-            self.households[i as usize].upsert_device(Arc::from(device), senses_activity, room);
-        self.devices.insert(Arc::from(device), (i, slot as u16));
+        self.households[i as usize].upsert_device(CompactString::from(device), senses_activity, room);
+        self.devices.insert(key, i);
         self.touch(i);
-    }
-
-    fn reindex_devices(&mut self, i: u32) {
-        if let Some(h) = self.households.get(i as usize) {
-            for (slot, d) in h.devices.iter().enumerate() {
-                self.devices.insert(d.id.clone(), (i, slot as u16));
-            }
-        }
     }
 
     /// Sets a household's overrides.
@@ -192,12 +190,8 @@ impl Engine {
     /// Applies what one device (or a log, with `device` None) of `household` reported at
     /// `at`. Deadlines due by `at` should have been fired first ([`Engine::advance`]).
     pub fn observe(&mut self, household: &str, device: Option<&str>, at: i64, inputs: &[Input]) {
-        let (i, slot) = match device.and_then(|d| self.devices.get(d)).copied() {
-            Some((i, slot)) if &*self.households[i as usize].id == household => {
-                (i, Some(usize::from(slot)))
-            }
-            _ => (self.index(household), None),
-        };
+        let i = self.index(household);
+        let slot = device.and_then(|d| self.households[i as usize].slot_of(d));
         let before = self.households[i as usize].offline_devices();
         let w = world(&self.p, &self.lt, &self.g);
         let h = &mut self.households[i as usize];

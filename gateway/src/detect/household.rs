@@ -13,9 +13,8 @@
 //! - **help**, **fall** (held for the "I'm OK" window), **gas**, **tamper**;
 //! - **device offline** (two heartbeats plus a grace), **low battery**.
 
-use std::sync::Arc;
-
 use anxin_firmware::wire::{FallAction, HelpAction};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use super::HouseholdMode;
@@ -51,7 +50,7 @@ pub struct World<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceTrack {
     /// Device id.
-    pub id: Arc<str>,
+    pub id: CompactString,
     /// Whether it reports the elder's activity (door, motion…), as opposed to a help
     /// button or gas sensor.
     pub senses_activity: bool,
@@ -74,7 +73,7 @@ pub struct DeviceTrack {
 
 impl DeviceTrack {
     /// A device never heard from yet.
-    pub fn new(id: Arc<str>, senses_activity: bool) -> Self {
+    pub fn new(id: CompactString, senses_activity: bool) -> Self {
         DeviceTrack {
             id,
             senses_activity,
@@ -156,7 +155,7 @@ pub enum Rule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Household {
     /// Household id.
-    pub id: Arc<str>,
+    pub id: CompactString,
     /// Last sign of life (0: none yet).
     pub last_activity_ms: i64,
     /// Silences are counted from the later of the last activity and this (the end of an
@@ -212,7 +211,7 @@ fn never() -> i64 {
 
 impl Household {
     /// A household with no history.
-    pub fn new(id: Arc<str>) -> Self {
+    pub fn new(id: CompactString) -> Self {
         Household {
             id,
             last_activity_ms: 0,
@@ -246,16 +245,26 @@ impl Household {
     }
 
     /// Adds or updates a device (from the registry).
-    pub fn upsert_device(&mut self, id: Arc<str>, senses_activity: bool, room: RoomClass) -> usize {
+    pub fn upsert_device(&mut self, id: CompactString, senses_activity: bool, room: RoomClass) -> usize {
         if room == RoomClass::Bathroom && senses_activity {
             self.has_bathroom_sensor = true;
         }
-        if let Some(i) = self.devices.iter().position(|d| d.id == id) {
+        if let Some(i) = self.slot_of(&id) {
             self.devices[i].senses_activity = senses_activity;
             return i;
         }
         self.devices.push(DeviceTrack::new(id, senses_activity));
         self.devices.len() - 1
+    }
+
+    /// The slot of device `id`, if it belongs here.
+    pub fn slot_of(&self, id: &str) -> Option<usize> {
+        self.devices.iter().position(|d| d.id == id)
+    }
+
+    /// Forgets device `id` (moved to another household).
+    pub fn remove_device(&mut self, id: &str) {
+        self.devices.retain(|d| d.id != id);
     }
 
     /// When the current silence began.
