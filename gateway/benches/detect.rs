@@ -131,7 +131,11 @@ fn main() {
         drop(e);
         let t = Instant::now();
         let cfg = DetectConfig::default().compile().expect("defaults compile");
-        let mut e2 = Engine::with_capacity(cfg, LocalTime::new("Asia/Shanghai").expect("tz"), dirty.len());
+        let mut e2 = Engine::with_capacity(
+            cfg,
+            LocalTime::new("Asia/Shanghai").expect("tz"),
+            dirty.len(),
+        );
         for blob in &dirty {
             e2.restore(postcard::from_bytes::<Household>(blob).expect("decode"));
         }

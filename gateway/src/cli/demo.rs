@@ -67,6 +67,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = Config::default();
     config.general.data_dir = data_dir.clone();
     config.broker = BrokerConfig::loopback();
+    // A port known before the start, so that provisioning blobs written in the demo
+    // (dashboard, technician pages) name the broker the simulated devices use.
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .context("finding a free loopback port for the demo broker")?;
+    config.broker.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    config.provision.broker_host = "127.0.0.1".into();
+    config.provision.broker_port = port;
     config.http.listen = args.http;
 
     let clock = SimClock::starting_now(args.speed);

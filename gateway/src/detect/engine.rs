@@ -148,11 +148,18 @@ impl Engine {
 
     /// Whether `device` is known as a device of `household`.
     pub fn knows_device(&self, household: &str, device: &str) -> bool {
-        self.household(household).is_some_and(|h| h.slot_of(device).is_some())
+        self.household(household)
+            .is_some_and(|h| h.slot_of(device).is_some())
     }
 
     /// Registers (or updates) a device of a household.
-    pub fn add_device(&mut self, household: &str, device: &str, senses_activity: bool, room: RoomClass) {
+    pub fn add_device(
+        &mut self,
+        household: &str,
+        device: &str,
+        senses_activity: bool,
+        room: RoomClass,
+    ) {
         let i = self.index(household);
         let key = self.device_key(device);
         if let Some(old) = self.devices.get(&key).copied()
@@ -162,7 +169,11 @@ impl Engine {
             // Moved to another household: forget it there.
             h.remove_device(device);
         }
-        self.households[i as usize].upsert_device(CompactString::from(device), senses_activity, room);
+        self.households[i as usize].upsert_device(
+            CompactString::from(device),
+            senses_activity,
+            room,
+        );
         self.devices.insert(key, i);
         self.touch(i);
     }

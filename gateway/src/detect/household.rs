@@ -245,7 +245,12 @@ impl Household {
     }
 
     /// Adds or updates a device (from the registry).
-    pub fn upsert_device(&mut self, id: CompactString, senses_activity: bool, room: RoomClass) -> usize {
+    pub fn upsert_device(
+        &mut self,
+        id: CompactString,
+        senses_activity: bool,
+        room: RoomClass,
+    ) -> usize {
         if room == RoomClass::Bathroom && senses_activity {
             self.has_bathroom_sensor = true;
         }
