@@ -268,8 +268,10 @@ load() {
   [[ -n "$MOSQ_PID" ]] && pids+=(--pid "mosquitto=$MOSQ_PID")
   [[ -n "$NR_PID" ]] && pids+=(--pid "node-red=$NR_PID")
   note "$label: $rate msgs/s for ${DURATION}s (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  local drain=(--drain-s "$DRAIN")
+  [[ " $* " == *" --drain-s "* ]] && drain=()
   "$BIN" load run --broker "127.0.0.1:$port" --households "$HOUSEHOLDS" --rate "$rate" \
-    --duration "$DURATION" --drain-s "$DRAIN" --label "$label" --out "$RESULTS" "${pids[@]}" "$@" \
+    --duration "$DURATION" "${drain[@]}" --label "$label" --out "$RESULTS" "${pids[@]}" "$@" \
     || note "(the run reported a failure; see above)"
   LAST=$(tail -1 "$RESULTS")
 }
@@ -280,7 +282,9 @@ run_ingest() {
   local mode=$1 rate=$2 label=$3; shift 3
   [[ $mode == mosquitto ]] && start_mosquitto tuned anxin
   start_gateway "$mode"
-  load "$GW_MQTT" "$label" "$rate" --http "http://127.0.0.1:$GW_HTTP" --help-rate 0 "$@"
+  local help=(--help-rate 0)
+  [[ " $* " == *" --help-rate "* ]] && help=()
+  load "$GW_MQTT" "$label" "$rate" --http "http://127.0.0.1:$GW_HTTP" "${help[@]}" "$@"
   stop_gateway; stop_mosquitto
 }
 

@@ -90,7 +90,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     match args.command {
         LoadCommand::Populate(a) => populate::run(a).await,
         LoadCommand::Run(a) => {
-            let quiet = a.quiet;
+            let quiet = a.report.quiet;
             let r = drive::run(*a).await?;
             if !quiet {
                 print_run(&r);
@@ -103,7 +103,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             Ok(())
         }
         LoadCommand::Storm(a) => {
-            let quiet = a.quiet;
+            let quiet = a.report.quiet;
             let r = storm::run(a).await?;
             if !quiet {
                 println!("{}", serde_json::to_string_pretty(&r)?);

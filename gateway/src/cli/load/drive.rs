@@ -32,7 +32,7 @@ use super::LoadError;
 use super::fleet::{self, Body, Fleet, HELP_SLOT, Layout, PREFIX};
 use super::mqtt::{self, Connect, Packet};
 use super::observe::{self, CpuUse, GatewayCounters, Hooked, PeerCounters, Procs};
-use super::report::{Latency, append_json};
+use super::report::{Latency, Reporting, append_json};
 use super::shape::{Schedule, day_profile};
 
 /// Longest run.
@@ -127,9 +127,6 @@ pub struct RunArgs {
     /// Where to receive the peer's help webhooks (loopback), e.g. `127.0.0.1:18080`.
     #[arg(long)]
     pub webhook_listen: Option<std::net::SocketAddr>,
-    /// Processes whose CPU and memory are reported, `NAME=PID` (repeatable).
-    #[arg(long = "pid")]
-    pub pids: Vec<String>,
     /// Longest wait, after the load, for everything to be counted.
     #[arg(long, default_value_t = 60)]
     pub drain_s: u64,
@@ -139,15 +136,9 @@ pub struct RunArgs {
     /// Boot epoch of the virtual devices (default: from the clock, increasing per run).
     #[arg(long)]
     pub boot: Option<u32>,
-    /// A label for the report.
-    #[arg(long, default_value = "")]
-    pub label: String,
-    /// Appends the report as one JSON line to this file.
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    /// What the report names, where it goes, and whether progress is shown.
+    #[command(flatten)]
+    pub report: Reporting,
 }
 
 /// A help press and when each observer saw it.
@@ -711,7 +702,7 @@ pub async fn run(a: RunArgs) -> Result<Report, LoadError> {
 
     // Observers first, so that nothing is missed.
     let ctx_fleet = Fleet::new(layout, boot);
-    let procs = Procs::parse(&a.pids)?;
+    let procs = Procs::parse(&a.report.pids)?;
     let hooked: Hooked = Arc::default();
     if let Some(listen) = a.webhook_listen {
         observe::webhook_receiver(listen, hooked.clone(), cancel.clone()).await?;
@@ -823,7 +814,7 @@ pub async fn run(a: RunArgs) -> Result<Report, LoadError> {
         help_households,
     ));
     let total_planned = Schedule::flat(a.rate, a.duration).total();
-    let pb = if a.quiet {
+    let pb = if a.report.quiet {
         ProgressBar::hidden()
     } else {
         let pb = ProgressBar::new(a.duration);
@@ -937,7 +928,7 @@ pub async fn run(a: RunArgs) -> Result<Report, LoadError> {
                 if missing.is_empty() {
                     break;
                 }
-                if !a.quiet {
+                if !a.report.quiet {
                     eprintln!(
                         "replay round {}: {} devices with unacknowledged events",
                         round + 1,
@@ -1036,7 +1027,7 @@ pub async fn run(a: RunArgs) -> Result<Report, LoadError> {
         && r.heartbeats_counted >= r.heartbeats_sent
         && r.rejected == 0;
     let report = Report {
-        label: a.label.clone(),
+        label: a.report.label.clone(),
         target: a.target,
         broker: a.broker.clone(),
         profile: a.profile,
@@ -1066,7 +1057,7 @@ pub async fn run(a: RunArgs) -> Result<Report, LoadError> {
         loadavg: (load0, load1),
         boot,
     };
-    if let Some(out) = &a.out {
+    if let Some(out) = &a.report.out {
         append_json(out, &report)?;
     }
     Ok(report)

@@ -7,6 +7,24 @@ use serde::Serialize;
 
 use super::LoadError;
 
+/// The options every load command shares: which processes to watch, the report's label
+/// and file, and the progress display.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Reporting {
+    /// Processes whose CPU and memory are reported, `NAME=PID` (repeatable).
+    #[arg(long = "pid")]
+    pub pids: Vec<String>,
+    /// A label for the report.
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// Appends the report as one JSON line to this file.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
 /// A latency distribution, milliseconds.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Latency {

@@ -20,7 +20,7 @@ use super::LoadError;
 use super::fleet::{self, Body, Fleet, Layout, PREFIX};
 use super::mqtt::{self, Connect, Packet};
 use super::observe::{self, CpuUse, GatewayCounters, Procs};
-use super::report::{Latency, append_json};
+use super::report::{Latency, Reporting, append_json};
 
 /// Arguments of `anxin load storm`.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,18 +54,9 @@ pub struct StormArgs {
     /// The gateway's HTTP base, for its counters.
     #[arg(long)]
     pub http: Option<String>,
-    /// Processes whose CPU and memory are reported, `NAME=PID` (repeatable).
-    #[arg(long = "pid")]
-    pub pids: Vec<String>,
-    /// A label for the report.
-    #[arg(long, default_value = "")]
-    pub label: String,
-    /// Appends the report as one JSON line to this file.
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    /// What the report names, where it goes, and whether progress is shown.
+    #[command(flatten)]
+    pub report: Reporting,
 }
 
 /// One phase of the storm.
@@ -340,7 +331,7 @@ pub async fn run(a: StormArgs) -> Result<StormReport, LoadError> {
         failures: AtomicU64::new(0),
         timeout: Duration::from_secs(a.phase_timeout_s.clamp(1, 3600)),
     });
-    let procs = Procs::parse(&a.pids)?;
+    let procs = Procs::parse(&a.report.pids)?;
     let http = reqwest::Client::new();
     let base = match &a.http {
         Some(h) => observe::gateway_counters(&http, h).await?,
@@ -357,11 +348,11 @@ pub async fn run(a: StormArgs) -> Result<StormReport, LoadError> {
         }
     };
     issue(&s);
-    let connect = phase(&s, n, "connect", a.quiet).await?;
+    let connect = phase(&s, n, "connect", a.report.quiet).await?;
     // Away: the devices keep events in their outboxes.
     issue(&s);
     tokio::time::sleep(Duration::from_secs(a.away_s.min(600))).await;
-    let reconnect = phase(&s, n, "reconnect", a.quiet).await?;
+    let reconnect = phase(&s, n, "reconnect", a.report.quiet).await?;
     let busy = t0.elapsed().as_secs_f64();
     // The last wills of the final drop, and the gateway's counters settle.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -372,7 +363,7 @@ pub async fn run(a: StormArgs) -> Result<StormReport, LoadError> {
     };
     let (issued, acked) = s.fleet.totals();
     let report = StormReport {
-        label: a.label.clone(),
+        label: a.report.label.clone(),
         devices: n,
         connect,
         reconnect,
@@ -382,7 +373,7 @@ pub async fn run(a: StormArgs) -> Result<StormReport, LoadError> {
         cpu: observe::cpu_between(&cpu0, &cpu1, busy),
         loadavg: (load0, observe::loadavg()),
     };
-    if let Some(out) = &a.out {
+    if let Some(out) = &a.report.out {
         append_json(out, &report)?;
     }
     Ok(report)
