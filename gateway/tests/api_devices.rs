@@ -69,40 +69,14 @@ impl Sse {
 
     /// Reads events until `want` matches one (bounded).
     async fn next(&mut self, want: impl Fn(&str, &Value) -> bool) -> Option<(String, Value)> {
-        next_event(&mut self.resp, &mut self.buf, &mut self.seen, want).await
-    }
-}
-
-/// Reads server-sent events until `want` matches one (bounded).
-async fn next_event(
-    resp: &mut reqwest::Response,
-    buf: &mut String,
-    seen: &mut Vec<String>,
-    want: impl Fn(&str, &Value) -> bool,
-) -> Option<(String, Value)> {
-    let deadline = tokio::time::Instant::now() + common::WAIT;
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let mut name = String::new();
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = n.to_string();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data.push_str(d);
-                }
-            }
-            let v: Value = serde_json::from_str(&data).unwrap_or_default();
-            seen.push(name.clone());
-            if want(&name, &v) {
-                return Some((name, v));
-            }
-        }
-        match tokio::time::timeout_at(deadline, resp.chunk()).await {
-            Ok(Ok(Some(c))) => buf.push_str(&String::from_utf8_lossy(&c)),
-            _ => return None,
-        }
+        api_common::next_event_seen(
+            &mut self.resp,
+            &mut self.buf,
+            &mut self.seen,
+            want,
+            common::WAIT,
+        )
+        .await
     }
 }
 

@@ -7,9 +7,7 @@ mod api_common;
 mod common;
 mod workflow_common;
 
-use std::time::Duration;
-
-use api_common::{Api, raise_help};
+use api_common::{Api, next_event, raise_help};
 use serde_json::json;
 
 fn ids(r: &api_common::Resp) -> Vec<String> {
@@ -181,38 +179,6 @@ async fn every_read_of_household_data_is_in_the_audit_trail() {
     assert_eq!(cw3.get("/households/h1").await.status, 404);
     assert_eq!(api.audit_count("h1", "user:cw3", "household.view").await, 0);
     api.stop().await;
-}
-
-/// Reads server-sent events until `want` matches one (bounded).
-async fn next_event(
-    resp: &mut reqwest::Response,
-    buf: &mut String,
-    want: impl Fn(&str, &serde_json::Value) -> bool,
-    within: Duration,
-) -> Option<(String, serde_json::Value)> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let mut name = String::new();
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = n.to_string();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data.push_str(d);
-                }
-            }
-            let v: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
-            if want(&name, &v) {
-                return Some((name, v));
-            }
-        }
-        match tokio::time::timeout_at(deadline, resp.chunk()).await {
-            Ok(Ok(Some(c))) => buf.push_str(&String::from_utf8_lossy(&c)),
-            _ => return None,
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -284,3 +284,48 @@ pub async fn raise_help(api: &Api, household: &str) -> String {
         other => panic!("raise gave {other:?}"),
     }
 }
+
+/// Reads server-sent events from `resp` until `want` matches one, for at most `within`;
+/// the name of every event read is pushed to `seen`.
+pub async fn next_event_seen(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    seen: &mut Vec<String>,
+    want: impl Fn(&str, &Value) -> bool,
+    within: std::time::Duration,
+) -> Option<(String, Value)> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            let v: Value = serde_json::from_str(&data).unwrap_or_default();
+            seen.push(name.clone());
+            if want(&name, &v) {
+                return Some((name, v));
+            }
+        }
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(c))) => buf.push_str(&String::from_utf8_lossy(&c)),
+            _ => return None,
+        }
+    }
+}
+
+/// [`next_event_seen`] without the record of what was read.
+pub async fn next_event(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    want: impl Fn(&str, &Value) -> bool,
+    within: std::time::Duration,
+) -> Option<(String, Value)> {
+    next_event_seen(resp, buf, &mut Vec::new(), want, within).await
+}
