@@ -129,7 +129,7 @@ pub async fn version(store: &Store) -> Result<i64, StoreError> {
 }
 
 /// A technician work order.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct WorkOrderRow {
     /// Number.
     pub id: i64,
@@ -149,20 +149,6 @@ pub struct WorkOrderRow {
     pub closed_by: Option<String>,
     /// What was done.
     pub resolution: Option<String>,
-}
-
-fn order_row(r: &AnyRow) -> Result<WorkOrderRow, StoreError> {
-    Ok(WorkOrderRow {
-        id: r.try_get("id")?,
-        device_id: r.try_get("device_id")?,
-        household_id: r.try_get("household_id")?,
-        reason: r.try_get("reason")?,
-        detail: r.try_get("detail")?,
-        opened_ms: r.try_get("opened_ms")?,
-        closed_ms: r.try_get("closed_ms")?,
-        closed_by: r.try_get("closed_by")?,
-        resolution: r.try_get("resolution")?,
-    })
 }
 
 const ORDER_COLS: &str =
@@ -236,17 +222,7 @@ pub async fn close_order(
     .execute(store.pool())
     .await?;
     let closed_now = r.rows_affected() > 0;
-    let sql = format!("SELECT {ORDER_COLS} FROM work_orders WHERE id = $1");
-    // Only constant column lists are formatted in; the value is bound.
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?;
-    Ok(row
-        .as_ref()
-        .map(order_row)
-        .transpose()?
-        .map(|o| (o, closed_now)))
+    Ok(order(store, id).await?.map(|o| (o, closed_now)))
 }
 
 /// Work orders, newest first.
@@ -262,13 +238,12 @@ pub async fn orders(
          ORDER BY opened_ms DESC, id DESC"
     );
     // Only constant column lists are formatted in; the values are bound.
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(i64::from(open_only))
         .bind(device)
         .bind(household)
         .fetch_all(store.pool())
-        .await?;
-    rows.iter().map(order_row).collect()
+        .await?)
 }
 
 /// Battery samples of a device since `since_ms`, oldest first: (at, battery %).
@@ -321,11 +296,10 @@ pub async fn samples_of_all(
 pub async fn order(store: &Store, id: i64) -> Result<Option<WorkOrderRow>, StoreError> {
     let sql = format!("SELECT {ORDER_COLS} FROM work_orders WHERE id = $1");
     // Only constant column lists are formatted in; the value is bound.
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(store.pool())
-        .await?;
-    row.as_ref().map(order_row).transpose()
+        .await?)
 }
 
 /// The time of each device's latest sample.
@@ -469,7 +443,7 @@ pub async fn false_press_counts(
 }
 
 /// An installation test row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TestRow {
     /// Household.
     pub household_id: String,
@@ -485,38 +459,30 @@ pub struct TestRow {
     pub report: Option<String>,
 }
 
-fn test_row(r: &AnyRow) -> Result<TestRow, StoreError> {
-    Ok(TestRow {
-        household_id: r.try_get("household_id")?,
-        started_ms: r.try_get("started_ms")?,
-        until_ms: r.try_get("until_ms")?,
-        ended_ms: r.try_get("ended_ms")?,
-        started_by: r.try_get("started_by")?,
-        report: r.try_get("report")?,
-    })
-}
+/// The columns of [`TestRow`].
+const TEST_COLS: &str = "household_id, started_ms, until_ms, ended_ms, started_by, report";
 
 /// Running tests (every household).
 pub async fn running_tests(store: &Store) -> Result<Vec<TestRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT household_id, started_ms, until_ms, ended_ms, started_by, report FROM install_tests \
-         WHERE ended_ms IS NULL ORDER BY started_ms",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(test_row).collect()
+    let sql =
+        format!("SELECT {TEST_COLS} FROM install_tests WHERE ended_ms IS NULL ORDER BY started_ms");
+    // Only constant column lists are formatted in.
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(store.pool())
+        .await?)
 }
 
 /// The latest test of a household.
 pub async fn latest_test(store: &Store, household: &str) -> Result<Option<TestRow>, StoreError> {
-    let row = sqlx::query(
-        "SELECT household_id, started_ms, until_ms, ended_ms, started_by, report FROM install_tests \
-         WHERE household_id = $1 ORDER BY started_ms DESC LIMIT 1",
-    )
-    .bind(household)
-    .fetch_optional(store.pool())
-    .await?;
-    row.as_ref().map(test_row).transpose()
+    let sql = format!(
+        "SELECT {TEST_COLS} FROM install_tests WHERE household_id = $1 \
+         ORDER BY started_ms DESC LIMIT 1"
+    );
+    // Only constant column lists are formatted in; the value is bound.
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(household)
+        .fetch_optional(store.pool())
+        .await?)
 }
 
 /// A test of a household started at `started_ms`.
@@ -525,15 +491,15 @@ pub async fn test(
     household: &str,
     started_ms: i64,
 ) -> Result<Option<TestRow>, StoreError> {
-    let row = sqlx::query(
-        "SELECT household_id, started_ms, until_ms, ended_ms, started_by, report FROM install_tests \
-         WHERE household_id = $1 AND started_ms = $2",
-    )
-    .bind(household)
-    .bind(started_ms)
-    .fetch_optional(store.pool())
-    .await?;
-    row.as_ref().map(test_row).transpose()
+    let sql = format!(
+        "SELECT {TEST_COLS} FROM install_tests WHERE household_id = $1 AND started_ms = $2"
+    );
+    // Only constant column lists are formatted in; the values are bound.
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(household)
+        .bind(started_ms)
+        .fetch_optional(store.pool())
+        .await?)
 }
 
 /// Ends a running test with its report; false when it had already ended.
