@@ -280,7 +280,7 @@ impl ApiState {
             return Ok(());
         }
         let now = self.workflow.now_ms();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         for h in ids {
             crate::workflow::audit::record(
                 &mut tx,
@@ -312,7 +312,7 @@ impl ApiState {
         detail: serde_json::Value,
     ) -> Result<(), ApiError> {
         let now = self.workflow.now_ms();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         crate::workflow::audit::record(
             &mut tx, now, actor, action, entity, entity_id, household, detail,
         )

@@ -54,7 +54,7 @@ pub async fn save(
         .iter()
         .map(|h| Ok((h.id.to_string(), postcard::to_stdvec(h)?)))
         .collect::<Result<Vec<(String, Vec<u8>)>, postcard::Error>>()?;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     for piece in pieces(&rows) {
         let sql = format!(
             "INSERT INTO detect_households (household_id, state, updated_ms) VALUES {} \

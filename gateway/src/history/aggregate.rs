@@ -70,7 +70,7 @@ impl Writer {
         }
 
         let mut next_id = self.next_id;
-        let mut tx = pool.begin().await?;
+        let mut tx = self.store.begin().await?;
         for (household, hour, activity) in &results {
             if let Some(a) = activity {
                 let v = a.values();

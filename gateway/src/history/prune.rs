@@ -151,7 +151,7 @@ impl Pruner {
             if keys.is_empty() {
                 break;
             }
-            let mut tx = pool.begin().await?;
+            let mut tx = self.store.begin().await?;
             for (h, hour) in &keys {
                 sqlx::query("DELETE FROM history_hourly WHERE household_id = $1 AND hour_ms = $2")
                     .bind(h)

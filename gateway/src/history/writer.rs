@@ -385,7 +385,7 @@ impl Writer {
 
         let first_id = self.next_id;
         let next_id = first_id + points.len() as i64;
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let mut offset = 0i64;
         for chunk in pieces(&points) {
             let sql = format!(

@@ -510,7 +510,7 @@ pub async fn end_test(
     ended_ms: i64,
     report: &str,
 ) -> Result<bool, StoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     let r = sqlx::query(
         "UPDATE install_tests SET ended_ms = $1, report = $2 \
          WHERE household_id = $3 AND started_ms = $4 AND ended_ms IS NULL",

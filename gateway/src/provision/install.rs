@@ -180,7 +180,7 @@ impl Provisioning {
         let store = &self.inner.store;
         let now = self.inner.clock.now_ms();
         let until = now + i64::from(minutes) * 60_000;
-        let mut tx = store.pool().begin().await?;
+        let mut tx = store.begin().await?;
         if !db::household_exists(&mut tx, household).await? {
             return Err(ProvisionError::UnknownHousehold(household.into()));
         }

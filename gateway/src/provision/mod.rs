@@ -440,7 +440,7 @@ impl Provisioning {
         let zigbee_device = zigbee.is_some() && !bridge;
 
         let now = self.now();
-        let mut tx = self.inner.store.pool().begin().await?;
+        let mut tx = self.inner.store.begin().await?;
         if let Some(h) = household
             && !db::household_exists(&mut tx, h).await?
         {
@@ -586,7 +586,7 @@ impl Provisioning {
         let secret = Secret::generate();
         let now = self.now();
         let generation = r.generation + 1;
-        let mut tx = self.inner.store.pool().begin().await?;
+        let mut tx = self.inner.store.begin().await?;
         sqlx::query(
             "INSERT INTO device_provision (device_id, secret_hash, mosquitto_hash, generation, issued_ms, \
              revoked_ms, registered_ms, registered_by) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7) \
@@ -624,7 +624,7 @@ impl Provisioning {
             return Err(ProvisionError::NoCredentials(id.into()));
         }
         let now = self.now();
-        let mut tx = self.inner.store.pool().begin().await?;
+        let mut tx = self.inner.store.begin().await?;
         sqlx::query(
             "UPDATE device_provision SET revoked_ms = COALESCE(revoked_ms, $1) WHERE device_id = $2",
         )

@@ -48,7 +48,7 @@ impl Store {
         rows: &[NewHousehold],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for h in rows {
             sqlx::query(
                 "INSERT INTO households (id, name, address, created_ms) VALUES ($1, $2, $3, $4) \
@@ -67,7 +67,7 @@ impl Store {
 
     /// Inserts or updates devices.
     pub async fn upsert_devices(&self, rows: &[NewDevice], now_ms: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for d in rows {
             sqlx::query(
                 "INSERT INTO devices (id, household_id, kind, room, created_ms) VALUES ($1, $2, $3, $4, $5) \

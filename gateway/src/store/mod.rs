@@ -95,6 +95,19 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
+    /// taken up front, waiting under the busy timeout, where a deferred transaction that
+    /// reads and then writes fails at once with "database is locked" when another writer
+    /// (ingest's group commit, the history writer) committed in between. PostgreSQL gets
+    /// a plain `BEGIN`.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        let stmt = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        self.pool.begin_with(stmt).await
+    }
+
     /// The engine behind the store.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -18,7 +18,7 @@ use sqlx::{AnyConnection, Row};
 use tracing::{Instrument, info, info_span};
 
 use super::config::EscalationConfig;
-use super::db::{self, Tx};
+use super::db::Tx;
 use super::org::{Household, Scope, User, load_household, load_user};
 use super::text::{Purpose, alert_message};
 use super::timers::DeadlineKey;
@@ -255,7 +255,7 @@ impl DeliveryHook for NotifiedHook {
             return;
         };
         let result: Result<(), sqlx::Error> = async {
-            let mut tx = db::begin(&self.store).await?;
+            let mut tx = self.store.begin().await?;
             if row.channel != Channel::Device {
                 sqlx::query(
                     "UPDATE alerts SET notified_ms = COALESCE(notified_ms, $1), \
@@ -295,7 +295,7 @@ impl DeliveryHook for NotifiedHook {
             return;
         };
         let result: Result<(), sqlx::Error> = async {
-            let mut tx = db::begin(&self.store).await?;
+            let mut tx = self.store.begin().await?;
             audit::record(
                 &mut tx,
                 at_ms,
@@ -442,7 +442,7 @@ impl WorkflowHandle {
         let episode = format!("{key}|{}|{}", s.episode_ms, severity_str(s.severity));
         for _ in 0..5 {
             let now = self.now_ms();
-            let mut tx = db::begin(&self.inner.store).await?;
+            let mut tx = self.inner.store.begin().await?;
             // A raise of an episode already applied (detection re-deriving its state
             // after a restart) changes nothing.
             let seen = sqlx::query("SELECT alert_id FROM alert_episodes WHERE episode_key = $1")
@@ -776,7 +776,7 @@ impl WorkflowHandle {
             return Ok(SignalOutcome::Ignored("already_cleared"));
         }
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         let changed = sqlx::query(
             "UPDATE alerts SET condition_cleared_ms = $1, version = version + 1 \
              WHERE id = $2 AND version = $3",
@@ -833,7 +833,7 @@ impl WorkflowHandle {
         extra: &str,
     ) -> Result<Alert, WorkflowError> {
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         let changed = sqlx::query(
             "UPDATE alerts SET state = $1, open_key = NULL, closed_ms = $2, closed_by = $3, \
              outcome = $4, outcome_note = $5, next_escalation_ms = NULL, next_repeat_ms = NULL, \
@@ -937,7 +937,7 @@ impl WorkflowHandle {
         let now = self.now_ms();
         let policy = self.inner.cfg.escalation.policy(&a.policy).clone();
         let arrival = (policy.arrival_s > 0).then(|| now + (policy.arrival_s as i64) * 1000);
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         let changed = sqlx::query(
             "UPDATE alerts SET state = 'acknowledged', acknowledged_ms = $1, acknowledged_by = $2, \
              next_escalation_ms = NULL, next_repeat_ms = NULL, arrival_due_ms = $3, \
@@ -1044,7 +1044,7 @@ impl WorkflowHandle {
                 return Ok(a);
             }
             let now = self.now_ms();
-            let mut tx = db::begin(&self.inner.store).await?;
+            let mut tx = self.inner.store.begin().await?;
             let sql = if to == AlertState::Arrived {
                 "UPDATE alerts SET state = 'arrived', arrived_ms = $1, arrived_by = $2, \
                  arrival_due_ms = NULL, version = version + 1 WHERE id = $3 AND version = $4"
@@ -1160,7 +1160,7 @@ impl WorkflowHandle {
             });
         }
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         sqlx::query(
             "UPDATE alerts SET follow_up_done_ms = $1, follow_up_by = $2, follow_up_note = $3, \
              version = version + 1 WHERE id = $4",

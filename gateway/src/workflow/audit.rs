@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
-use super::{Actor, WorkflowError, WorkflowHandle, db, new_id};
+use super::{Actor, WorkflowError, WorkflowHandle, new_id};
 
 /// One entry of the trail.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,7 +113,7 @@ impl WorkflowHandle {
         what: &str,
     ) -> Result<(), WorkflowError> {
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         record(
             &mut tx,
             now,

@@ -15,7 +15,7 @@ use super::org::{Household, Scope};
 use super::time::next_day;
 use super::{
     Actor, ContactMethod, ContactOutcome, HouseholdId, NeedCategory, TaskId, UserId, WorkflowError,
-    WorkflowHandle, activity, audit, db, new_id,
+    WorkflowHandle, activity, audit, new_id,
 };
 
 /// A contact to record.
@@ -189,7 +189,7 @@ impl WorkflowHandle {
             .await?
         };
         let id = new_id("ct", now);
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         sqlx::query(
             "INSERT INTO contacts (id, household_id, user_id, day, at_ms, method, outcome, note, created_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -14,7 +14,7 @@ use super::activity::{self, ActivitySummary};
 use super::config::parse_hhmm;
 use super::org::{Household, Scope, User};
 use super::time::{next_day, prev_day};
-use super::{Actor, Role, UserId, WorkflowError, WorkflowHandle, audit, db, kind_zh};
+use super::{Actor, Role, UserId, WorkflowError, WorkflowHandle, audit, kind_zh};
 use crate::signal::{AlertKind, Severity};
 
 /// An open alert, briefly.
@@ -240,7 +240,7 @@ impl WorkflowHandle {
             }
         }
         let en = self.inner.cfg.language == "en";
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO workflow_jobs (job, day, done_ms) VALUES ('morning', $1, $2) \
              ON CONFLICT (job, day) DO NOTHING",
@@ -412,7 +412,7 @@ impl WorkflowHandle {
             });
             messages.push((head, title, text, payload));
         }
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO workflow_jobs (job, day, done_ms) VALUES ('evening', $1, $2) \
              ON CONFLICT (job, day) DO NOTHING",

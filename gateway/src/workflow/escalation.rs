@@ -20,7 +20,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::alerts::{AlertCtx, ctx_in, involved_users};
 use super::config::{Policy, Target};
-use super::db::{self, Tx};
+use super::db::Tx;
 use super::org::{User, recipients};
 use super::text::Purpose;
 use super::{Actor, AlertId, WorkflowError, WorkflowHandle, audit};
@@ -207,7 +207,7 @@ impl WorkflowHandle {
             return Ok(a.next_deadline());
         }
         let policy = self.inner.cfg.escalation.policy(&a.policy).clone();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         let changed =
             sqlx::query("UPDATE alerts SET version = version + 1 WHERE id = $1 AND version = $2")
                 .bind(a.id.as_str())

@@ -12,9 +12,7 @@ use super::kpi::GroupBy;
 use super::needs::NeedFilter;
 use super::org::Scope;
 use super::table::{Cell, Table, to_csv, to_xlsx};
-use super::{
-    Actor, WorkflowError, WorkflowHandle, audit, db, kind_zh, risk_tags_text, severity_str,
-};
+use super::{Actor, WorkflowError, WorkflowHandle, audit, kind_zh, risk_tags_text, severity_str};
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -530,7 +528,7 @@ impl WorkflowHandle {
             ExportFormat::Xlsx => to_xlsx(&tables)?,
         };
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         audit::record(
             &mut tx,
             now,

@@ -16,9 +16,7 @@ use sqlx::Row;
 
 use super::org::{NewUser, normalise_channels, upsert_user_tx};
 use super::table::{read_csv, read_xlsx};
-use super::{
-    Actor, RiskTag, Role, WorkflowError, WorkflowHandle, audit, db, new_id, risk_tags_text,
-};
+use super::{Actor, RiskTag, Role, WorkflowError, WorkflowHandle, audit, new_id, risk_tags_text};
 
 /// A problem with one row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -745,7 +743,7 @@ impl WorkflowHandle {
         report: &mut ImportReport,
     ) -> Result<(), WorkflowError> {
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         let mut districts: Vec<_> = plan.districts.into_iter().collect();
         districts.sort();
         for (id, name) in &districts {

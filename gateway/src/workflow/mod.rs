@@ -394,7 +394,7 @@ impl WorkflowHandle {
             .await
             .map_err(WorkflowError::Mode)?;
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         audit::record(
             &mut tx,
             now,

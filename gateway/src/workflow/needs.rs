@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use super::org::Scope;
 use super::{
     Actor, HouseholdId, NeedCategory, NeedId, NeedStatus, UserId, WorkflowError, WorkflowHandle,
-    audit, db, new_id,
+    audit, new_id,
 };
 
 /// A need.
@@ -186,7 +186,7 @@ impl WorkflowHandle {
             self.alert(&super::AlertId(a.clone())).await?;
         }
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         let id = insert_need(&mut tx, actor, n, None, now).await?;
         tx.commit().await?;
         self.need(&id).await
@@ -210,7 +210,7 @@ impl WorkflowHandle {
             });
         }
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         sqlx::query(
             "UPDATE needs SET assignee_id = $1, due_ms = COALESCE($2, due_ms), status = 'assigned', \
              updated_ms = $3 WHERE id = $4",
@@ -280,7 +280,7 @@ impl WorkflowHandle {
             });
         }
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         sqlx::query(
             "UPDATE needs SET status = $1, fulfilled_ms = $2, fulfilled_by = $3, outcome_note = $4, \
              updated_ms = $2 WHERE id = $5",

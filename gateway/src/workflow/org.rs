@@ -312,7 +312,7 @@ impl WorkflowHandle {
             reason: c,
         })?;
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         upsert_user_tx(&mut tx, u, role, &channels, now).await?;
         audit::record(
             &mut tx,
@@ -349,7 +349,7 @@ impl WorkflowHandle {
             });
         }
         let now = self.now_ms();
-        let mut tx = db::begin(&self.inner.store).await?;
+        let mut tx = self.inner.store.begin().await?;
         sqlx::query("UPDATE households SET caseworker_id = $1, backup_id = $2 WHERE id = $3")
             .bind(caseworker.map(|u| u.0.clone()))
             .bind(backup.map(|u| u.0.clone()))

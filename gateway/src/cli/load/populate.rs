@@ -79,7 +79,7 @@ async fn insert_rows(
     let mut at = 0;
     while at < n {
         let end = (at + CHUNK).min(n);
-        let mut tx = store.pool().begin().await?;
+        let mut tx = store.begin().await?;
         // Several chunks per transaction: one fsync per 20 chunks.
         for _ in 0..20 {
             if at >= end {
