@@ -6,6 +6,7 @@
 //! - [`profile`]: the learned routine (about a hundred bytes per household);
 //! - [`engine`]: all households, the deadline queue, gateway-wide blindness;
 //! - [`persist`]: snapshots, modes and overrides in the store; journal replay;
+//! - [`snapshot`]: the versioned encoding of one household's state;
 //! - [`replay`]: replaying logs (the project's own, Ordóñez) through the engine;
 //! - [`localtime`], [`params`]: local days and minutes; settings.
 //!
@@ -22,6 +23,7 @@ pub mod params;
 pub mod persist;
 pub mod profile;
 pub mod replay;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -248,11 +250,19 @@ pub async fn start(
     let store = services.store.clone();
     let mut engine = Engine::new(params, lt);
 
-    let (snapshots, mut cursor) = persist::load(&store).await?;
-    let restored = snapshots.len();
-    for h in snapshots {
+    let loaded = persist::load(&store, services.clock.now_ms()).await?;
+    let mut cursor = loaded.cursor;
+    let restored = loaded.households.len();
+    for h in loaded.households {
         engine.restore(h);
     }
+    let quarantined = Counter::<u64>::default();
+    quarantined.inc_by(loaded.quarantined.len() as u64);
+    services.metrics.register(
+        "anxin_detect_snapshots_quarantined",
+        "Detector snapshots that could not be read at start and were kept in quarantine",
+        quarantined,
+    );
     let devices = store.devices().await?;
     let kinds: std::collections::HashMap<String, (String, Option<String>)> = devices
         .iter()

@@ -1,12 +1,13 @@
-//! Detection state in the store: snapshots of every household (postcard), the journal
-//! position they reflect, household modes and overrides; and the journal replay that
-//! brings a restored detector up to date.
+//! Detection state in the store: snapshots of every household (versioned, see
+//! [`snapshot`](super::snapshot)), the journal position they reflect, household modes and
+//! overrides; and the journal replay that brings a restored detector up to date.
 
 use sqlx::Row;
 
 use super::HouseholdMode;
 use super::household::Household;
 use super::params::HouseholdSettings;
+use super::snapshot;
 use crate::store::{Store, StoreError, pieces, placeholders};
 
 /// One journal event, for replay.
@@ -52,7 +53,7 @@ pub async fn save(
 ) -> Result<(), PersistError> {
     let rows = households
         .iter()
-        .map(|h| Ok((h.id.to_string(), postcard::to_stdvec(h)?)))
+        .map(|h| Ok((h.id.to_string(), snapshot::encode(h)?)))
         .collect::<Result<Vec<(String, Vec<u8>)>, postcard::Error>>()?;
     let mut tx = store.begin().await?;
     for piece in pieces(&rows) {
@@ -79,29 +80,81 @@ pub async fn save(
     Ok(())
 }
 
-/// Every snapshot and the journal position they reflect.
-pub async fn load(store: &Store) -> Result<(Vec<Household>, i64), PersistError> {
-    let rows = sqlx::query("SELECT state FROM detect_households")
+/// What [`load`] found in the store.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every snapshot that could be read.
+    pub households: Vec<Household>,
+    /// The journal position they reflect.
+    pub cursor: i64,
+    /// Households whose snapshot could not be read and was moved to
+    /// `detect_snapshot_quarantine` (they start afresh; the old bytes are kept).
+    pub quarantined: Vec<String>,
+}
+
+/// Every snapshot and the journal position they reflect. A snapshot that cannot be read
+/// (a newer version, damaged bytes) is moved to the quarantine table in the same step, so
+/// that the household's next snapshot does not overwrite what it had learned.
+pub async fn load(store: &Store, now: i64) -> Result<Loaded, PersistError> {
+    let rows = sqlx::query("SELECT household_id, state FROM detect_households")
         .fetch_all(store.pool())
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out = Loaded {
+        households: Vec::with_capacity(rows.len()),
+        ..Loaded::default()
+    };
     for r in rows {
+        let id: String = r.try_get("household_id")?;
         let blob: Vec<u8> = r.try_get("state")?;
-        match postcard::from_bytes::<Household>(&blob) {
-            Ok(h) => out.push(h),
-            // An older snapshot format: start that household afresh rather than not at all.
+        match snapshot::decode(&blob) {
+            Ok(h) => out.households.push(h),
             Err(e) => {
-                tracing::warn!(error = %e, "detector snapshot unreadable; household starts without history")
+                tracing::error!(
+                    household_id = %id,
+                    version = snapshot::version_of(&blob),
+                    error = %e,
+                    "detector snapshot unreadable; kept in quarantine, household starts afresh"
+                );
+                quarantine(store, &id, &blob, &e, now).await?;
+                out.quarantined.push(id);
             }
         }
     }
-    let cursor = sqlx::query("SELECT journal_id FROM detect_cursor WHERE id = 1")
+    out.cursor = sqlx::query("SELECT journal_id FROM detect_cursor WHERE id = 1")
         .fetch_optional(store.pool())
         .await?
         .map(|r| r.try_get::<i64, _>("journal_id"))
         .transpose()?
         .unwrap_or(0);
-    Ok((out, cursor))
+    Ok(out)
+}
+
+/// Moves one unreadable snapshot out of `detect_households`.
+async fn quarantine(
+    store: &Store,
+    household: &str,
+    blob: &[u8],
+    error: &snapshot::SnapshotError,
+    now: i64,
+) -> Result<(), PersistError> {
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "INSERT INTO detect_snapshot_quarantine (household_id, version, state, error, quarantined_ms) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (household_id, quarantined_ms) DO NOTHING",
+    )
+    .bind(household)
+    .bind(i32::from(snapshot::version_of(blob)))
+    .bind(blob.to_vec())
+    .bind(error.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM detect_households WHERE household_id = $1")
+        .bind(household)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Journal events after `cursor`, in order, at most `limit`.
@@ -220,8 +273,7 @@ mod tests {
     #[tokio::test]
     async fn snapshots_of_many_households_are_written_in_pieces_and_read_back_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("anxin.db").display());
-        let store = Store::open(&url).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         // 600 crosses several piece sizes (256, 256, 64, 16, 8).
         let mut households: Vec<Household> = (0..600)
             .map(|i| Household::new(CompactString::from(format!("h{i:04}"))))
@@ -236,12 +288,100 @@ mod tests {
         let refs: Vec<&Household> = households.iter().collect();
         save(&store, &refs, 42, 2_000).await.unwrap();
 
-        let (mut back, cursor) = load(&store).await.unwrap();
+        let Loaded {
+            households: mut back,
+            cursor,
+            quarantined,
+        } = load(&store, 3_000).await.unwrap();
+        assert!(quarantined.is_empty());
         back.sort_by(|a, b| a.id.cmp(&b.id));
         assert_eq!(cursor, 42);
         assert_eq!(back.len(), 600);
         assert_eq!(back[7].last_activity_ms, 7_777);
         assert_eq!(back[599].id, "h0599");
         assert_eq!(back[599].last_activity_ms, 599);
+    }
+
+    /// A store written before snapshots had versions: one household with fourteen days
+    /// of learned routine (the fixture), one with bytes no version decodes, one written by
+    /// a newer gateway.
+    async fn store_with_old_and_unreadable_snapshots(store: &Store) {
+        let legacy = include_bytes!("../../tests/fixtures/detect-snapshot-v0.bin").to_vec();
+        let mut newer = b"AXD".to_vec();
+        newer.push(snapshot::VERSION + 1);
+        newer.extend_from_slice(&[1, 2, 3]);
+        for (id, blob) in [
+            ("h1", legacy),
+            ("h-damaged", vec![0xff, 0xff, 0xff]),
+            ("h-newer", newer),
+        ] {
+            sqlx::query(
+                "INSERT INTO detect_households (household_id, state, updated_ms) VALUES ($1, $2, 1)",
+            )
+            .bind(id)
+            .bind(blob)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_reads_the_previous_snapshot_format_with_its_learned_routine() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
+        store_with_old_and_unreadable_snapshots(&store).await;
+        let loaded = load(&store, 5_000).await.unwrap();
+        let h1 = loaded
+            .households
+            .iter()
+            .find(|h| h.id == "h1")
+            .expect("the old snapshot is read");
+        assert_eq!(h1.profile.days(), 13, "its learned days are kept");
+        // Written back, it carries the current version.
+        save(&store, &[h1], 9, 6_000).await.unwrap();
+        let blob: Vec<u8> =
+            sqlx::query("SELECT state FROM detect_households WHERE household_id = 'h1'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+                .get("state");
+        assert_eq!(snapshot::version_of(&blob), snapshot::VERSION);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_snapshot_is_kept_in_quarantine_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
+        store_with_old_and_unreadable_snapshots(&store).await;
+        let mut loaded = load(&store, 5_000).await.unwrap();
+        loaded.quarantined.sort();
+        assert_eq!(loaded.quarantined, vec!["h-damaged", "h-newer"]);
+        // The households start afresh and their next snapshot is written …
+        let fresh = Household::new(CompactString::from("h-newer"));
+        save(&store, &[&fresh], 10, 6_000).await.unwrap();
+        // … while the bytes they had are still there, with their version and the reason.
+        let rows = sqlx::query(
+            "SELECT household_id, version, state, error FROM detect_snapshot_quarantine \
+             ORDER BY household_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        let newer = &rows[1];
+        assert_eq!(newer.get::<String, _>("household_id"), "h-newer");
+        assert_eq!(
+            newer.get::<i32, _>("version"),
+            i32::from(snapshot::VERSION + 1)
+        );
+        assert_eq!(newer.get::<Vec<u8>, _>("state").len(), 7);
+        assert!(newer.get::<String, _>("error").contains("newer"));
+        // A second start finds nothing new to quarantine and reads the fresh snapshot.
+        let again = load(&store, 7_000).await.unwrap();
+        assert!(again.quarantined.is_empty(), "{:?}", again.quarantined);
+        let mut ids: Vec<&str> = again.households.iter().map(|h| h.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, vec!["h-newer", "h1"]);
     }
 }

@@ -620,12 +620,12 @@ fn a_restored_snapshot_fires_each_pending_alert_once_at_its_time() {
     let snap: Vec<Vec<u8>> = e
         .take_dirty()
         .iter()
-        .map(|h| postcard::to_stdvec(h).unwrap())
+        .map(|h| super::snapshot::encode(h).unwrap())
         .collect();
 
     let mut e2 = Engine::new(DetectConfig::default().compile().unwrap(), LocalTime::utc());
     for b in snap {
-        e2.restore(postcard::from_bytes::<Household>(&b).unwrap());
+        e2.restore(super::snapshot::decode(&b).unwrap());
     }
     e2.recovered(t(0, "12:00"));
     let s = run_to(&mut e2, t(0, "20:00"));

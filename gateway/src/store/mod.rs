@@ -169,3 +169,29 @@ mod tests {
         assert_eq!(placeholders(Backend::Postgres, 2, 2), "($1,$2),($3,$4)");
     }
 }
+
+/// A fresh store for the library's own tests: SQLite in `dir`, or a new database on the
+/// PostgreSQL server that `ANXIN_TEST_POSTGRES` names (the test command's PostgreSQL
+/// pass), so that both engines run the same assertions.
+#[cfg(test)]
+pub(crate) async fn open_for_test(dir: &std::path::Path) -> Store {
+    match std::env::var("ANXIN_TEST_POSTGRES") {
+        Ok(base) if !base.is_empty() => {
+            sqlx::any::install_default_drivers();
+            let base = base.trim_end_matches('/');
+            let name = format!("u_{:016x}", rand::random::<u64>());
+            let admin = AnyPool::connect(&format!("{base}/postgres"))
+                .await
+                .expect("PostgreSQL test server reachable");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .expect("CREATE DATABASE");
+            admin.close().await;
+            Store::open(&format!("{base}/{name}")).await.expect("open")
+        }
+        _ => Store::open(&format!("sqlite://{}", dir.join("anxin.db").display()))
+            .await
+            .expect("open"),
+    }
+}

@@ -18,10 +18,59 @@ use tokio::sync::mpsc;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// A config for a gateway on loopback ports with its store in `dir`.
+/// The environment variable that moves the tests' stores to PostgreSQL: a server URL
+/// without a database (`postgres://postgres@127.0.0.1:55432`); each store then gets a
+/// fresh database of its own. `scripts/test-all.sh` sets it for its PostgreSQL pass.
+pub const POSTGRES_ENV: &str = "ANXIN_TEST_POSTGRES";
+
+/// The store URL for a new test gateway: empty (SQLite in the data directory) or a fresh
+/// PostgreSQL database when [`POSTGRES_ENV`] names a server.
+pub fn test_store_url() -> String {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(base) if !base.is_empty() => fresh_postgres_database(&base),
+        _ => String::new(),
+    }
+}
+
+/// Creates an empty database on the server `base` and returns its URL. Runs on a thread
+/// of its own so that it can be called from inside a test's runtime.
+pub fn fresh_postgres_database(base: &str) -> String {
+    let base = base.trim_end_matches('/').to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            use sqlx::Executor;
+            sqlx::any::install_default_drivers();
+            let name = format!("t_{:016x}", rand::random::<u64>());
+            let admin = sqlx::AnyPool::connect(&format!("{base}/postgres"))
+                .await
+                .expect("PostgreSQL test server reachable");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .expect("CREATE DATABASE");
+            admin.close().await;
+            format!("{base}/{name}")
+        })
+    })
+    .join()
+    .expect("database creation thread")
+}
+
+/// Whether the tests run on PostgreSQL (see [`POSTGRES_ENV`]).
+pub fn on_postgres() -> bool {
+    std::env::var(POSTGRES_ENV).is_ok_and(|v| !v.is_empty())
+}
+
+/// A config for a gateway on loopback ports with its store in `dir` (or in a fresh
+/// PostgreSQL database, see [`POSTGRES_ENV`]).
 pub fn loopback_config(dir: &std::path::Path) -> Config {
     let mut c = Config::default();
     c.general.data_dir = dir.to_path_buf();
+    c.store.url = test_store_url();
     c.broker = BrokerConfig::loopback();
     c.http.listen = "127.0.0.1:0".parse().unwrap();
     c.mqtt.reconnect_min_ms = 50;

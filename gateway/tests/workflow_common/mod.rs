@@ -51,9 +51,9 @@ pub struct Harness {
 }
 
 /// The store of a new harness: SQLite in `dir`, or a fresh PostgreSQL database when
-/// `WORKFLOW_TEST_POSTGRES` names a server (e.g. `postgres://postgres@127.0.0.1:55432`).
+/// `ANXIN_TEST_POSTGRES` names a server (e.g. `postgres://postgres@127.0.0.1:55432`).
 async fn store_url(dir: &std::path::Path) -> String {
-    match std::env::var("WORKFLOW_TEST_POSTGRES") {
+    match std::env::var("ANXIN_TEST_POSTGRES") {
         Ok(base) if !base.is_empty() => {
             use sqlx::Executor;
             sqlx::any::install_default_drivers();
