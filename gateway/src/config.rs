@@ -204,9 +204,15 @@ impl Config {
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
         }
-        fig.merge(Env::prefixed("ANXIN_").split("__"))
-            .extract()
-            .map_err(|e| ConfigError(Box::new(e)))
+        // Only `ANXIN_<SECTION>__<KEY>` names a setting; other `ANXIN_*` variables (the
+        // test suite's `ANXIN_TEST_POSTGRES`, a shell's own) are not configuration.
+        fig.merge(
+            Env::prefixed("ANXIN_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        )
+        .extract()
+        .map_err(|e| ConfigError(Box::new(e)))
     }
 
     /// The store URL, with the default filled in.
@@ -243,6 +249,8 @@ mod tests {
                 "[mqtt]\nmode = \"external\"\nport = 11883\n[http]\nlisten = \"127.0.0.1:9000\"\n",
             )?;
             jail.set_env("ANXIN_MQTT__PORT", "21883");
+            // Not a setting: no section.
+            jail.set_env("ANXIN_TEST_POSTGRES", "postgres://127.0.0.1:1");
             let c = Config::load(Some(Path::new("a.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.mqtt.mode, MqttMode::External);
             assert_eq!(c.mqtt.port, 21883);
