@@ -342,8 +342,12 @@ pub async fn start(
     let snapshot_every =
         Duration::from_secs(u64::from(services.config.detect.snapshot_interval_s.max(1)));
     services.tasks.spawn(async move {
+        // The gateway sees the homes while its MQTT session is up and the store takes
+        // the journal: with either gone, events are neither stored nor acknowledged, so
+        // a silence says nothing about the elder (one system alert, no inactivity storm).
         let mut connected = s.mqtt_connected.clone();
-        let mut was_connected = *connected.borrow();
+        let mut writable = s.store.writable();
+        let mut was_connected = *connected.borrow() && *writable.borrow();
         if !was_connected {
             engine.set_connected(false, s.clock.now_ms());
         }
@@ -370,7 +374,15 @@ pub async fn start(
                 _ = tokio::time::sleep(wait) => engine.advance(s.clock.now_ms()),
                 r = connected.changed() => {
                     if r.is_err() { break }
-                    let c = *connected.borrow();
+                    let c = *connected.borrow() && *writable.borrow();
+                    if c != was_connected {
+                        was_connected = c;
+                        engine.set_connected(c, s.clock.now_ms());
+                    }
+                }
+                r = writable.changed() => {
+                    if r.is_err() { break }
+                    let c = *connected.borrow() && *writable.borrow();
                     if c != was_connected {
                         was_connected = c;
                         engine.set_connected(c, s.clock.now_ms());

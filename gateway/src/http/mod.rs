@@ -46,16 +46,20 @@ struct Health {
     status: &'static str,
     mqtt_connected: bool,
     store_ok: bool,
+    /// The last journal commit succeeded (false: disk full or writes refused).
+    store_writable: bool,
 }
 
-/// 200 when the MQTT session and the store are both up, 503 otherwise, with details.
+/// 200 when the MQTT session is up and the store answers and takes writes, 503 otherwise,
+/// with details.
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
     let mqtt_connected = *s.mqtt_connected.borrow();
     let store_ok = sqlx::query("SELECT 1")
         .execute(s.store.pool())
         .await
         .is_ok();
-    let ok = mqtt_connected && store_ok;
+    let store_writable = *s.store.writable().borrow();
+    let ok = mqtt_connected && store_ok && store_writable;
     let code = if ok {
         StatusCode::OK
     } else {
@@ -67,6 +71,7 @@ async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
             status: if ok { "ok" } else { "degraded" },
             mqtt_connected,
             store_ok,
+            store_writable,
         }),
     )
 }

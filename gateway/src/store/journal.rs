@@ -129,6 +129,12 @@ impl Store {
     /// Writes `batch` in one transaction. Returns the journal ids of the events that
     /// were new; the others were already stored (a duplicate the memory missed).
     pub async fn commit(&self, batch: &CommitBatch) -> Result<HashSet<i64>, StoreError> {
+        let r = self.commit_once(batch).await;
+        self.set_writable(r.is_ok());
+        r
+    }
+
+    async fn commit_once(&self, batch: &CommitBatch) -> Result<HashSet<i64>, StoreError> {
         let mut tx = self.begin().await?;
         let mut inserted: HashSet<i64> = HashSet::with_capacity(batch.events.len());
         for piece in pieces(&batch.events) {

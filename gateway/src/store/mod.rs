@@ -46,6 +46,11 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Whether the last journal commit succeeded: false while the disk is full or the
+    /// server refuses writes. Detection treats an unwritable store as blindness (events
+    /// are neither stored nor acknowledged, so silence means nothing) and `/healthz`
+    /// reports it.
+    writable: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -89,10 +94,31 @@ impl Store {
                     Ok(())
                 })
             })
+            // A connection that comes back still inside a transaction is closed, not
+            // reused. SQLite rolls a transaction back by itself when a write fails with
+            // "database or disk is full"; sqlx's own ROLLBACK then fails and its worker
+            // keeps counting the transaction as open, so every later BEGIN on that
+            // connection fails ("non-zero transaction depth") and the pool, four
+            // connections, would never take a write again once space returned.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
+                    // A dropped transaction queues its rollback; the ping runs after it.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            writable: std::sync::Arc::new(tokio::sync::watch::Sender::new(true)),
+        })
     }
 
     /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
@@ -106,6 +132,29 @@ impl Store {
             Backend::Postgres => "BEGIN",
         };
         self.pool.begin_with(stmt).await
+    }
+
+    /// Follows whether journal commits succeed (see the field's documentation).
+    pub fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.writable.subscribe()
+    }
+
+    /// Records the outcome of a journal commit; logs the change either way.
+    pub(crate) fn set_writable(&self, ok: bool) {
+        let changed = self.writable.send_if_modified(|w| {
+            let changed = *w != ok;
+            *w = ok;
+            changed
+        });
+        if changed {
+            if ok {
+                tracing::info!("store writable again");
+            } else {
+                tracing::error!(
+                    "store refuses writes; events are not acknowledged until it recovers"
+                );
+            }
+        }
     }
 
     /// The engine behind the store.
