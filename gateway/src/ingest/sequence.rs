@@ -6,13 +6,9 @@
 //! The store's unique key (device, boot, seq) remains the last word on duplicates; this is
 //! the fast path, and it is what makes the ack contiguous.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::store::SeqRow;
-
-/// How many boot epochs per device are remembered (older ones are forgotten; their
-/// events would still be de-duplicated by the store).
-const BOOTS_KEPT: usize = 3;
 
 #[derive(Debug, Default, Clone)]
 struct BootSeq {
@@ -52,10 +48,17 @@ pub enum Classified {
     Duplicate,
 }
 
-/// Sequence state of every device.
+/// Sequence state of every device, per boot epoch.
+///
+/// Every epoch that has a row in the store is kept: a device with a flash-backed outbox
+/// may replay an epoch many boots old, and that replay must be classified against that
+/// epoch's own marks. Forgetting an epoch would either classify its events against
+/// another epoch (real events taken for duplicates, then acknowledged) or start it again
+/// from zero and write that lower mark over the stored one. An epoch without holes costs
+/// a few dozen bytes, the same as the row `restore` reads for it.
 #[derive(Debug, Default)]
 pub struct SequenceTracker {
-    devices: HashMap<String, Vec<BootSeq>>,
+    devices: HashMap<String, BTreeMap<u32, BootSeq>>,
     /// Devices with a dirty boot since the last commit: a batch touches only these, so
     /// its cost does not grow with the number of devices.
     dirty: HashSet<String>,
@@ -74,7 +77,7 @@ impl SequenceTracker {
             t.boot_mut(&d, boot as u32).above.insert(seq as u32);
         }
         for boots in t.devices.values_mut() {
-            for b in boots.iter_mut() {
+            for b in boots.values_mut() {
                 b.contig = b.contig_after_commit();
                 let c = b.contig;
                 b.above.retain(|s| *s > c);
@@ -85,24 +88,10 @@ impl SequenceTracker {
 
     fn boot_mut(&mut self, device: &str, boot: u32) -> &mut BootSeq {
         let boots = self.devices.entry(device.to_string()).or_default();
-        let idx = match boots.iter().position(|b| b.boot == boot) {
-            Some(i) => i,
-            None => {
-                boots.push(BootSeq {
-                    boot,
-                    ..BootSeq::default()
-                });
-                if boots.len() > BOOTS_KEPT {
-                    boots.sort_by_key(|b| b.boot);
-                    boots.remove(0);
-                }
-                boots
-                    .iter()
-                    .position(|b| b.boot == boot)
-                    .unwrap_or(boots.len() - 1)
-            }
-        };
-        &mut boots[idx]
+        boots.entry(boot).or_insert_with(|| BootSeq {
+            boot,
+            ..BootSeq::default()
+        })
     }
 
     /// Classifies event (`boot`, `seq`) carrying `oldest`. Returns the verdict and the
@@ -168,7 +157,7 @@ impl SequenceTracker {
             let Some(boots) = self.devices.get(d) else {
                 continue;
             };
-            for b in boots.iter().filter(|b| b.dirty) {
+            for b in boots.values().filter(|b| b.dirty) {
                 out.push(SeqRow {
                     device_id: d.clone(),
                     boot: i64::from(b.boot),
@@ -186,7 +175,7 @@ impl SequenceTracker {
             let Some(boots) = self.devices.get_mut(&d) else {
                 continue;
             };
-            for b in boots.iter_mut().filter(|b| b.dirty) {
+            for b in boots.values_mut().filter(|b| b.dirty) {
                 let pending = std::mem::take(&mut b.pending);
                 b.above.extend(pending);
                 b.contig = b.contig_after_commit();
@@ -199,11 +188,7 @@ impl SequenceTracker {
 
     /// The contiguous committed mark of (`device`, `boot`), for the ack.
     pub fn ack_upto(&self, device: &str, boot: u32) -> Option<u32> {
-        self.devices
-            .get(device)?
-            .iter()
-            .find(|b| b.boot == boot)
-            .map(|b| b.contig)
+        self.devices.get(device)?.get(&boot).map(|b| b.contig)
     }
 }
 
@@ -272,6 +257,47 @@ mod tests {
         assert_eq!(t.ack_upto("d", 1), Some(1));
         assert_eq!(t.ack_upto("d", 2), Some(1));
         assert_eq!(t.classify("d", 2, 1, 1).0, Classified::Duplicate);
+    }
+
+    #[test]
+    fn an_epoch_several_boots_old_keeps_its_own_marks() {
+        let mut t = SequenceTracker::default();
+        // Boot 1 left events 1..=5 in a flash-backed outbox; boots 2..=5 followed.
+        for boot in 2..=5 {
+            for s in 1..=10 {
+                assert_eq!(t.classify("d", boot, s, 1).0, Classified::New);
+            }
+            commit(&mut t);
+        }
+        for s in 1..=5 {
+            assert_eq!(
+                t.classify("d", 1, s, 1).0,
+                Classified::New,
+                "seq {s} of boot 1 is not a duplicate of a later boot"
+            );
+        }
+        commit(&mut t);
+        assert_eq!(t.ack_upto("d", 1), Some(5));
+        for boot in 2..=5 {
+            assert_eq!(t.ack_upto("d", boot), Some(10), "boot {boot} untouched");
+        }
+        assert_eq!(t.classify("d", 1, 3, 1).0, Classified::Duplicate);
+    }
+
+    #[test]
+    fn restore_keeps_every_stored_epoch() {
+        let rows = (1..=6)
+            .map(|boot| SeqRow {
+                device_id: "d".into(),
+                boot,
+                contig: boot,
+                clock_offset_ms: None,
+            })
+            .collect();
+        let t = SequenceTracker::restore(rows, vec![]);
+        for boot in 1..=6u32 {
+            assert_eq!(t.ack_upto("d", boot), Some(boot));
+        }
     }
 
     #[test]
