@@ -72,3 +72,176 @@ async fn replayed_old_epoch_is_stored_and_acknowledged() {
     drop(d);
     gw.shutdown().await;
 }
+
+/// A mosquitto on a free loopback port with `lines` appended to its configuration;
+/// killed when dropped.
+struct Mosquitto {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    async fn start(lines: &[&str]) -> Mosquitto {
+        use std::os::unix::fs::MetadataExt as _;
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file())
+            .expect("mosquitto installed (apt-get install -y mosquitto)");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut conf = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             log_dest file {}/mosquitto.log\n",
+            dir.path().display()
+        );
+        // As root, mosquitto drops to the `mosquitto` user unless told otherwise.
+        if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+            conf.push_str("user root\n");
+        }
+        for l in lines {
+            conf.push_str(l);
+            conf.push('\n');
+        }
+        let path = dir.path().join("mosquitto.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("-c")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mosquitto did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Mosquitto {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_publish_behind_mosquitto_is_counted_and_ingest_goes_on() {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    // No packet cap in mosquitto: the gateway's own session must survive the message.
+    let broker = Mosquitto::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = loopback_config(dir.path());
+    config.mqtt.mode = anxin_gateway::config::MqttMode::External;
+    config.mqtt.host = "127.0.0.1".into();
+    config.mqtt.port = broker.port;
+    let gw = start(config).await;
+    register(&gw, "hb", &[("hb-door", "door")]).await;
+    let mut d = RawDevice::connect("hb-door", broker.addr()).await;
+
+    // 2 MiB on the device's own event topic, at QoS 1, from a client that allows it.
+    let mut o = MqttOptions::new("hb-door-big", "127.0.0.1", broker.port);
+    o.set_max_packet_size(4 << 20, 4 << 20);
+    let (big, mut el) = AsyncClient::new(o, 16);
+    big.publish(
+        "anxin/v1/dev/hb-door/up/event",
+        QoS::AtLeastOnce,
+        false,
+        vec![b'x'; 2 << 20],
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(Event::Incoming(Packet::PubAck(_))) = el.poll().await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("mosquitto took the big publish");
+
+    let t = now_ms();
+    d.event(1, 1, 1, t, EventBody::Door { open: true }).await;
+    assert_eq!(d.wait_ack(1, 1).await.upto, 1, "ingest still flows");
+    assert_eq!(gw.store.events_of("hb-door").await.unwrap().len(), 1);
+    let m = gw.metrics.encode();
+    assert_eq!(
+        metric(&m, "anxin_ingest_rejected_total", "reason=\"oversized\""),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "anxin_mqtt_reconnects_total", ""),
+        0.0,
+        "the gateway's session never dropped"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_with_the_generated_cap_refuses_an_oversized_publish() {
+    use anxin_gateway::provision::mosquitto::MAX_PACKET_SIZE;
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let cap = format!("max_packet_size {MAX_PACKET_SIZE}");
+    let broker = Mosquitto::start(&[&cap]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = loopback_config(dir.path());
+    config.mqtt.mode = anxin_gateway::config::MqttMode::External;
+    config.mqtt.host = "127.0.0.1".into();
+    config.mqtt.port = broker.port;
+    let gw = start(config).await;
+    register(&gw, "hc", &[("hc-door", "door")]).await;
+    let mut d = RawDevice::connect("hc-door", broker.addr()).await;
+
+    let mut o = MqttOptions::new("hc-door-big", "127.0.0.1", broker.port);
+    o.set_max_packet_size(4 << 20, 4 << 20);
+    let (big, mut el) = AsyncClient::new(o, 16);
+    big.publish(
+        "anxin/v1/dev/hc-door/up/event",
+        QoS::AtLeastOnce,
+        false,
+        vec![b'x'; 2 << 20],
+    )
+    .await
+    .unwrap();
+    let outcome = tokio::time::timeout(WAIT, async {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => return "acknowledged",
+                Err(_) => return "disconnected",
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("mosquitto answered the big publish");
+    assert_eq!(outcome, "disconnected", "mosquitto refuses the packet");
+
+    let t = now_ms();
+    d.event(1, 1, 1, t, EventBody::Door { open: true }).await;
+    assert_eq!(d.wait_ack(1, 1).await.upto, 1);
+    let m = gw.metrics.encode();
+    assert_eq!(metric(&m, "anxin_mqtt_reconnects_total", ""), 0.0);
+    gw.shutdown().await;
+}

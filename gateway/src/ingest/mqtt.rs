@@ -23,6 +23,10 @@ use crate::clock::SharedClock;
 use crate::config::MqttConfig;
 use crate::telemetry::Metrics;
 
+/// The largest packet MQTT can encode (a remaining length of 268 435 455 bytes plus the
+/// fixed header).
+const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
+
 /// Where to connect.
 #[derive(Debug, Clone)]
 pub struct MqttTarget {
@@ -73,8 +77,11 @@ impl MqttSession {
         opts.set_clean_session(false);
         opts.set_manual_acks(true);
         opts.set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)));
-        // Oversized payloads must reach the decoder to be counted, not kill the session.
-        opts.set_max_packet_size(1 << 20, 1 << 16);
+        // Read any packet MQTT can carry: rumqttc drops the connection on a packet above
+        // its limit, the broker redelivers it on the persistent session, and ingest would
+        // stop for every device. The decoder rejects it by size (`oversized`) and the
+        // committer acknowledges it, so that it is not redelivered.
+        opts.set_max_packet_size(MQTT_MAX_PACKET, 1 << 16);
         opts.set_inflight(1000);
         if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
             opts.set_credentials(u.clone(), p.clone());

@@ -2,11 +2,16 @@
 //! the same policy as the embedded broker ([`crate::broker::DeviceTopicPolicy`]).
 //!
 //! ```text
-//! # mosquitto.conf
+//! # mosquitto.conf (conf_file)
 //! allow_anonymous false
 //! password_file /etc/mosquitto/anxin.passwd   # written by `anxin device mosquitto-files`
 //! acl_file /etc/mosquitto/anxin.acl
+//! max_packet_size 4096                        # as the embedded broker
 //! ```
+//!
+//! `max_packet_size` bounds what one client can make mosquitto buffer and forward: the
+//! protocol's largest payload is 512 bytes, and without a cap a device could publish
+//! messages of up to 256 MiB on its own topics to every subscriber, the gateway first.
 //!
 //! - Devices: username = client id = device id; each publishes only to its three uplink
 //!   topics and reads only its downlink subtree, with one `pattern` per rule (`%u` is
@@ -91,6 +96,25 @@ pub fn acl_file(gateway_user: Option<&str>, base_topic: &str, bridges: &[BridgeA
     s
 }
 
+/// The largest MQTT packet mosquitto accepts from a client, the embedded broker's
+/// default `max_packet_bytes`: room for the 512-byte payload, a topic and MQTT 5
+/// properties. A larger packet disconnects its sender.
+pub const MAX_PACKET_SIZE: u32 = 4096;
+
+/// The `mosquitto.conf` lines for Anxin: no anonymous clients, the password and ACL files,
+/// and the packet size cap.
+pub fn conf_file(password_file: &Path, acl_file: &Path) -> String {
+    format!(
+        "# Anxin settings for mosquitto (include it from mosquitto.conf).\n\
+         allow_anonymous false\n\
+         password_file {}\n\
+         acl_file {}\n\
+         max_packet_size {MAX_PACKET_SIZE}\n",
+        password_file.display(),
+        acl_file.display()
+    )
+}
+
 /// Writes `text` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), ProvisionError> {
     let io = |source| ProvisionError::Io {
@@ -171,6 +195,23 @@ mod tests {
             assert!(acl.lines().any(|l| l == line), "{line}\n{acl}");
         }
         assert!(!acl.contains("up/#"));
+    }
+
+    #[test]
+    fn the_conf_caps_the_packet_size_as_the_embedded_broker_does() {
+        let conf = conf_file(Path::new("/etc/m/p"), Path::new("/etc/m/a"));
+        for line in [
+            "allow_anonymous false",
+            "password_file /etc/m/p",
+            "acl_file /etc/m/a",
+            "max_packet_size 4096",
+        ] {
+            assert!(conf.lines().any(|l| l == line), "{line}\n{conf}");
+        }
+        assert_eq!(
+            MAX_PACKET_SIZE,
+            crate::broker::BrokerConfig::default().max_packet_bytes
+        );
     }
 
     #[test]
