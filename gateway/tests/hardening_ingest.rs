@@ -245,3 +245,45 @@ async fn mosquitto_with_the_generated_cap_refuses_an_oversized_publish() {
     assert_eq!(metric(&m, "anxin_mqtt_reconnects_total", ""), 0.0);
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seq_jump_to_the_end_does_not_delay_other_devices_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_embedded(dir.path()).await;
+    register(&gw, "hj", &[("hj-door", "door"), ("hj-help", "help")]).await;
+    let mut jumper = RawDevice::connect("hj-door", gw.mqtt_addr).await;
+    let mut other = RawDevice::connect("hj-help", gw.mqtt_addr).await;
+    let t = now_ms();
+    jumper
+        .event(1, 1, 1, t, EventBody::Door { open: true })
+        .await;
+    assert_eq!(jumper.wait_ack(1, 1).await.upto, 1);
+    // Claims to hold nothing below the last possible seq: a gap of four billion.
+    jumper
+        .event(
+            1,
+            u32::MAX,
+            u32::MAX,
+            t + 1,
+            EventBody::Door { open: false },
+        )
+        .await;
+    other
+        .event(1, 1, 1, t + 2, EventBody::Door { open: true })
+        .await;
+    // Bounded well below what walking the gap costs even in a release build (seconds).
+    let started = std::time::Instant::now();
+    assert_eq!(other.wait_ack(1, 1).await.upto, 1);
+    assert_eq!(jumper.wait_ack(1, u32::MAX).await.upto, u32::MAX);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "acks took {:?}",
+        started.elapsed()
+    );
+    let m = gw.metrics.encode();
+    assert_eq!(
+        metric(&m, "anxin_ingest_device_dropped_total", ""),
+        f64::from(u32::MAX - 2)
+    );
+    gw.shutdown().await;
+}

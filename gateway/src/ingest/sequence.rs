@@ -29,13 +29,29 @@ impl BootSeq {
         seq <= self.contig || self.above.contains(&seq) || self.pending.contains(&seq)
     }
 
-    /// The contiguous mark once `pending` is committed.
+    /// The contiguous mark once `pending` is committed. Walks only over seqs that are
+    /// held (at most the sizes of the two sets), never over the numbers in between, and
+    /// stops at `u32::MAX` instead of overflowing.
     fn contig_after_commit(&self) -> u32 {
         let mut c = self.contig;
-        while self.above.contains(&(c + 1)) || self.pending.contains(&(c + 1)) {
-            c += 1;
+        while let Some(next) = c.checked_add(1)
+            && (self.above.contains(&next) || self.pending.contains(&next))
+        {
+            c = next;
         }
         c
+    }
+
+    /// How many seqs in `contig + 1 ..= floor` were never committed nor accepted: the
+    /// length of the range minus the held seqs inside it, so that the cost does not
+    /// depend on how far `floor` jumps.
+    fn never_seen_up_to(&self, floor: u32) -> u32 {
+        if floor <= self.contig {
+            return 0;
+        }
+        let range = self.contig + 1..=floor;
+        let held = self.above.range(range.clone()).count() + self.pending.range(range).count();
+        (floor - self.contig).saturating_sub(u32::try_from(held).unwrap_or(u32::MAX))
     }
 }
 
@@ -108,11 +124,7 @@ impl SequenceTracker {
         let mut dropped = 0;
         let floor = oldest.saturating_sub(1);
         if floor > b.contig {
-            for s in b.contig + 1..=floor {
-                if !b.above.contains(&s) && !b.pending.contains(&s) {
-                    dropped += 1;
-                }
-            }
+            dropped = b.never_seen_up_to(floor);
             b.contig = floor;
             b.above.retain(|s| *s > floor);
             b.dirty = true;
@@ -298,6 +310,41 @@ mod tests {
         for boot in 1..=6u32 {
             assert_eq!(t.ack_upto("d", boot), Some(boot));
         }
+    }
+
+    #[test]
+    fn a_jump_to_the_last_seq_is_counted_without_walking_the_gap() {
+        // Run on a thread with a deadline: walking four billion numbers would take
+        // seconds in release and minutes in a debug build.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut t = SequenceTracker::default();
+            t.classify("d", 1, 1, 1);
+            t.classify("d", 1, 3, 1);
+            commit(&mut t);
+            let verdict = t.classify("d", 1, u32::MAX, u32::MAX);
+            commit(&mut t);
+            let _ = tx.send((verdict, t.ack_upto("d", 1)));
+        });
+        let (verdict, upto) = rx
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .expect("classification of a huge jump returns at once");
+        // 2 and 4..u32::MAX-1 were never seen; 3 was committed.
+        assert_eq!(verdict, (Classified::New, u32::MAX - 3));
+        assert_eq!(
+            upto,
+            Some(u32::MAX),
+            "the mark reaches the end without overflow"
+        );
+    }
+
+    #[test]
+    fn an_event_at_the_last_seq_commits_without_overflow() {
+        let mut t = SequenceTracker::default();
+        assert_eq!(t.classify("d", 1, u32::MAX, 1).0, Classified::New);
+        commit(&mut t);
+        assert_eq!(t.ack_upto("d", 1), Some(0), "a hole below holds the mark");
+        assert_eq!(t.classify("d", 1, u32::MAX, 1).0, Classified::Duplicate);
     }
 
     #[test]
