@@ -287,3 +287,32 @@ async fn a_seq_jump_to_the_end_does_not_delay_other_devices_acks() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_inside_an_unknown_member_is_rejected_as_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_embedded(dir.path()).await;
+    register(&gw, "hu", &[("hu-door", "door")]).await;
+    let mut d = RawDevice::connect("hu-door", gw.mqtt_addr).await;
+    let t = now_ms();
+    let bad = format!(
+        r#"{{"v":1,"boot":1,"seq":1,"oldest":1,"ts":{t},"clk":"unix","ev":{{"k":"door","open":true}},"note":"XX"}}"#
+    );
+    let mut bad = bad.into_bytes();
+    let at = bad.len() - 4;
+    bad[at] = 0xff; // never valid in UTF-8
+    bad[at + 1] = 0xfe;
+    d.publish_raw("anxin/v1/dev/hu-door/up/event", bad).await;
+    // A good event after it: once it is acknowledged, the bad one was processed.
+    d.event(1, 2, 2, t + 1, EventBody::Door { open: false })
+        .await;
+    assert_eq!(d.wait_ack(1, 2).await.upto, 2);
+    let rows = gw.store.events_of("hu-door").await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), vec![2]);
+    let m = gw.metrics.encode();
+    assert_eq!(
+        metric(&m, "anxin_ingest_rejected_total", "reason=\"malformed\""),
+        1.0
+    );
+    gw.shutdown().await;
+}

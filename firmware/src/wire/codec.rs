@@ -29,7 +29,7 @@ pub fn encode_vec<T: Serialize>(msg: &T) -> Result<heapless::Vec<u8, MAX_PAYLOAD
 
 /// Decodes a command on the device, without an allocator.
 pub fn decode_command_no_std(payload: &[u8]) -> Result<super::Command, WireError> {
-    check_size(payload)?;
+    check_payload(payload)?;
     let (cmd, _): (super::Command, usize) =
         serde_json_core::from_slice(payload).map_err(|_| version_or_malformed(payload))?;
     cmd.validate()?;
@@ -38,7 +38,7 @@ pub fn decode_command_no_std(payload: &[u8]) -> Result<super::Command, WireError
 
 /// Decodes an acknowledgement on the device, without an allocator.
 pub fn decode_ack_no_std(payload: &[u8]) -> Result<super::Ack, WireError> {
-    check_size(payload)?;
+    check_payload(payload)?;
     let (ack, _): (super::Ack, usize) =
         serde_json_core::from_slice(payload).map_err(|_| version_or_malformed(payload))?;
     ack.validate()?;
@@ -53,9 +53,15 @@ pub(crate) fn check_mac_format(mac: &str) -> Result<(), WireError> {
     }
 }
 
-fn check_size(payload: &[u8]) -> Result<(), WireError> {
+/// The checks before any parsing: the size, then UTF-8 over the whole payload. JSON is
+/// UTF-8 (RFC 8259), but a parser skips the string of an unknown member without looking
+/// at its bytes, so invalid UTF-8 there would otherwise pass and be stored.
+fn check_payload(payload: &[u8]) -> Result<(), WireError> {
     if payload.len() > MAX_PAYLOAD {
         return Err(WireError::Oversized { len: payload.len() });
+    }
+    if core::str::from_utf8(payload).is_err() {
+        return Err(WireError::Malformed);
     }
     Ok(())
 }
@@ -78,11 +84,11 @@ fn version_or_malformed(payload: &[u8]) -> WireError {
 mod host {
     use serde::de::DeserializeOwned;
 
-    use super::{WireError, check_size, version_or_malformed};
+    use super::{WireError, check_payload, version_or_malformed};
     use crate::wire::{Ack, Command, Event, Heartbeat, Status};
 
     fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, WireError> {
-        check_size(payload)?;
+        check_payload(payload)?;
         serde_json::from_slice(payload).map_err(|_| version_or_malformed(payload))
     }
 
@@ -124,3 +130,21 @@ mod host {
 
 #[cfg(feature = "std")]
 pub use host::{decode_ack, decode_command, decode_event, decode_heartbeat, decode_status};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_in_an_unknown_member_is_malformed() {
+        let mut p = br#"{"v":1,"boot":3,"upto":17,"x":"ab"}"#.to_vec();
+        let at = p.len() - 3;
+        p[at] = 0xff;
+        assert_eq!(decode_ack_no_std(&p), Err(WireError::Malformed));
+        let ok = br#"{"v":1,"boot":3,"upto":17,"x":"ab"}"#;
+        assert!(
+            decode_ack_no_std(ok).is_ok(),
+            "unknown members stay ignored"
+        );
+    }
+}

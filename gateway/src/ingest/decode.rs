@@ -91,4 +91,22 @@ mod tests {
             assert_eq!(decode(t, p, NOW, 60_000).unwrap_err(), r, "{t}");
         }
     }
+
+    #[test]
+    fn invalid_utf8_inside_an_unknown_member_is_malformed() {
+        let mut p = br#"{"v":1,"boot":1,"seq":1,"oldest":1,"ts":1732435200000,"clk":"unix","ev":{"k":"motion"},"note":"xx"}"#.to_vec();
+        let at = p.len() - 3;
+        p[at] = 0xc3; // a lead byte without its continuation
+        for t in [
+            "anxin/v1/dev/x/up/event",
+            "anxin/v1/dev/x/up/hb",
+            "anxin/v1/dev/x/up/status",
+        ] {
+            assert_eq!(
+                decode(t, &p, NOW, 60_000).unwrap_err(),
+                RejectReason::malformed,
+                "{t}"
+            );
+        }
+    }
 }
