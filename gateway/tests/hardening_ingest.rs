@@ -316,3 +316,50 @@ async fn invalid_utf8_inside_an_unknown_member_is_rejected_as_malformed() {
     );
     gw.shutdown().await;
 }
+
+/// One CONNECT as `id` with `password`: whether the broker accepted it.
+async fn connects(addr: std::net::SocketAddr, id: &str, password: &str) -> bool {
+    use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet};
+    let mut o = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    o.set_credentials(id, password);
+    let (_client, mut el) = AsyncClient::new(o, 16);
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return true,
+                Err(ConnectionError::ConnectionRefused(_)) => return false,
+                Err(e) => panic!("connection failed: {e}"),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("CONNACK within the wait")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_in_a_row_are_answered_ever_later_and_the_right_one_still_connects() {
+    use anxin_gateway::broker::DenyReason;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_embedded(dir.path()).await;
+    let creds = gw.credentials.clone().expect("embedded broker credentials");
+    let id = anxin_firmware::wire::DeviceId::new("hp-help").unwrap();
+    creds.set_device_secret(id, b"the-right-secret");
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        assert!(!connects(gw.mqtt_addr, "hp-help", "a-guess").await);
+    }
+    // After failures 1..=4 the next attempt waits 100, 200, 400, 800 ms.
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(1400),
+        "five guesses took only {took:?}"
+    );
+    // The right secret is still accepted (after the current delay), and resets the count.
+    assert!(connects(gw.mqtt_addr, "hp-help", "the-right-secret").await);
+    let again = std::time::Instant::now();
+    assert!(connects(gw.mqtt_addr, "hp-help", "the-right-secret").await);
+    assert!(again.elapsed() < std::time::Duration::from_millis(1000));
+    assert_eq!(gw.broker_stats.denied_for(DenyReason::BadPassword), 5);
+    gw.shutdown().await;
+}

@@ -22,6 +22,7 @@ pub mod acl;
 pub mod credentials;
 mod rmqtt;
 pub mod stats;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -5,7 +5,9 @@
 //! globals), so several brokers can run in one process (the tests do).
 //!
 //! Hooks registered on the context:
-//! - `ClientAuthenticate`: [`BrokerAuth::authenticate`] plus a check of the last will's
+//! - `ClientAuthenticate`: first the [`LoginThrottle`] (after failures, the next attempt
+//!   of the same client id and address is answered only after a progressive delay, or
+//!   refused unchecked when too many are queued), then [`BrokerAuth::authenticate`] plus a check of the last will's
 //!   topic with [`BrokerAuth::may_publish`] (rmqtt publishes wills without any ACL check,
 //!   so a will on a foreign topic is refused at CONNECT, like mosquitto does). The
 //!   listener does not allow anonymous clients at the rmqtt level, so this hook sees
@@ -56,6 +58,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::stats::LogLimiter;
+use super::throttle::{Admission, LoginThrottle, ThrottleConfig};
 use super::{
     AuthDenied, BrokerAuth, BrokerConfig, BrokerError, BrokerStats, DenyReason, DropReason,
     Principal, UplinkTap,
@@ -171,6 +174,7 @@ pub async fn start_with_tap(
     let hooks = Arc::new(Hooks {
         auth,
         stats,
+        throttle: LoginThrottle::new(ThrottleConfig::default()),
         tap,
         principals: DashMap::default(),
         authentications: AtomicU64::new(0),
@@ -325,6 +329,8 @@ const STALE_HANDSHAKE_MS: i64 = 120_000;
 struct Hooks {
     auth: Arc<dyn BrokerAuth>,
     stats: Arc<BrokerStats>,
+    /// Progressive delay of failed CONNECTs.
+    throttle: LoginThrottle,
     /// In-process consumer of accepted uplinks (the gateway's ingest).
     tap: Option<Arc<dyn UplinkTap>>,
     /// The principal of every live connection, keyed by rmqtt's connection id (which
@@ -339,6 +345,38 @@ struct Hooks {
 }
 
 impl Hooks {
+    /// [`Hooks::authenticate`] behind the [`LoginThrottle`]: waits out the key's delay
+    /// (or refuses without checking), then records the outcome.
+    async fn throttled_authenticate(&self, info: &rmqtt::types::ConnectInfo) -> AuthResult {
+        let client_id: &str = info.client_id();
+        let ip = info.ipaddress().map(|a| a.ip());
+        match self
+            .throttle
+            .admit(client_id, ip, std::time::Instant::now())
+        {
+            Admission::Now => {}
+            Admission::After(wait) => tokio::time::sleep(wait).await,
+            Admission::Refuse => {
+                self.stats.count_denied(DenyReason::Throttled);
+                if let Some(suppressed) = self.auth_log.admit() {
+                    tracing::warn!(
+                        device_id = client_id,
+                        remote = ?info.ipaddress(),
+                        reason = DenyReason::Throttled.as_str(),
+                        suppressed,
+                        "Broker refused a connection."
+                    );
+                }
+                return AuthResult::NotAuthorized;
+            }
+        }
+        let result = self.authenticate(info);
+        let ok = matches!(result, AuthResult::Allow(..));
+        self.throttle
+            .record(client_id, ip, ok, std::time::Instant::now());
+        result
+    }
+
     fn authenticate(&self, info: &rmqtt::types::ConnectInfo) -> AuthResult {
         let client_id: &str = info.client_id();
         let username = info.username().map(|u| -> &str { u });
@@ -458,7 +496,9 @@ impl Handler for HookHandler {
         match param {
             Parameter::ClientAuthenticate(info) => (
                 false,
-                Some(HookResult::AuthResult(hooks.authenticate(info))),
+                Some(HookResult::AuthResult(
+                    hooks.throttled_authenticate(info).await,
+                )),
             ),
             Parameter::ClientConnected(session) => {
                 hooks.stats.client_connected();

@@ -32,11 +32,14 @@ pub enum DenyReason {
     PublishDenied,
     /// SUBSCRIBE refused: filter not allowed.
     SubscribeDenied,
+    /// CONNECT refused unchecked: too many failed attempts queued for this client id and
+    /// address (the login throttle).
+    Throttled,
 }
 
 impl DenyReason {
     /// Every reason, in label order.
-    pub const ALL: [DenyReason; 8] = [
+    pub const ALL: [DenyReason; 9] = [
         DenyReason::UnknownClient,
         DenyReason::BadClientId,
         DenyReason::BadPassword,
@@ -45,6 +48,7 @@ impl DenyReason {
         DenyReason::WillDenied,
         DenyReason::PublishDenied,
         DenyReason::SubscribeDenied,
+        DenyReason::Throttled,
     ];
 
     /// The metric label value.
@@ -58,6 +62,7 @@ impl DenyReason {
             DenyReason::WillDenied => "will_denied",
             DenyReason::PublishDenied => "publish_denied",
             DenyReason::SubscribeDenied => "subscribe_denied",
+            DenyReason::Throttled => "throttled",
         }
     }
 
