@@ -32,6 +32,22 @@ pub fn test_store_url() -> String {
     }
 }
 
+/// [`test_store_url`] for a gateway whose data directory is `dir`: a gateway started again
+/// on the same directory (a restart) finds the same PostgreSQL database, as it finds the
+/// same SQLite file.
+pub fn test_store_url_in(dir: &std::path::Path) -> String {
+    if !on_postgres() {
+        return String::new();
+    }
+    let marker = dir.join("postgres-test-url");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return url;
+    }
+    let url = test_store_url();
+    std::fs::write(&marker, &url).expect("writing the test database's URL");
+    url
+}
+
 /// Creates an empty database on the server `base` and returns its URL. Runs on a thread
 /// of its own so that it can be called from inside a test's runtime.
 pub fn fresh_postgres_database(base: &str) -> String {
@@ -70,7 +86,7 @@ pub fn on_postgres() -> bool {
 pub fn loopback_config(dir: &std::path::Path) -> Config {
     let mut c = Config::default();
     c.general.data_dir = dir.to_path_buf();
-    c.store.url = test_store_url();
+    c.store.url = test_store_url_in(dir);
     c.broker = BrokerConfig::loopback();
     c.http.listen = "127.0.0.1:0".parse().unwrap();
     c.mqtt.reconnect_min_ms = 50;
