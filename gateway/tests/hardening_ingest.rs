@@ -363,3 +363,41 @@ async fn wrong_passwords_in_a_row_are_answered_ever_later_and_the_right_one_stil
     assert_eq!(gw.broker_stats.denied_for(DenyReason::BadPassword), 5);
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_never_sends_connect_is_closed_by_the_deadline() {
+    use anxin_gateway::broker::HandshakeRefusal;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = loopback_config(dir.path());
+    config.broker.connect_timeout = std::time::Duration::from_secs(1);
+    let gw = start(config).await;
+    let mut silent = tokio::net::TcpStream::connect(gw.mqtt_addr).await.unwrap();
+    // One byte of a CONNECT, then nothing: rmqtt alone would wait for the rest for ever.
+    let mut trickle = tokio::net::TcpStream::connect(gw.mqtt_addr).await.unwrap();
+    trickle.write_all(&[0x10]).await.unwrap();
+    let started = std::time::Instant::now();
+    for s in [&mut silent, &mut trickle] {
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("the broker closed the socket within the deadline");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "closed, not answered: {read:?}"
+        );
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    assert_eq!(
+        gw.broker_stats
+            .handshakes_refused_for(HandshakeRefusal::Timeout),
+        2
+    );
+    // A real client still connects and its events are acknowledged.
+    register(&gw, "ht", &[("ht-door", "door")]).await;
+    let mut d = RawDevice::connect("ht-door", gw.mqtt_addr).await;
+    d.event(1, 1, 1, now_ms(), EventBody::Door { open: true })
+        .await;
+    assert_eq!(d.wait_ack(1, 1).await.upto, 1);
+    gw.shutdown().await;
+}

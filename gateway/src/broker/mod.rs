@@ -20,6 +20,7 @@
 
 pub mod acl;
 pub mod credentials;
+mod front;
 mod rmqtt;
 pub mod stats;
 pub mod throttle;
@@ -34,7 +35,7 @@ use serde::Deserialize;
 pub use self::acl::DeviceTopicPolicy;
 pub use self::credentials::{AuthMode, DeviceCredentials, SecretHash};
 pub use self::rmqtt::{EmbeddedBroker, start, start_with_tap};
-pub use self::stats::{BrokerStats, DenyReason, DropReason};
+pub use self::stats::{BrokerStats, DenyReason, DropReason, HandshakeRefusal};
 
 /// Who a connected client is, decided once at CONNECT by [`BrokerAuth::authenticate`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -196,6 +197,7 @@ pub enum BrokerError {
 /// max_queue = 100000             # messages queued per session (client slow or away)
 /// session_expiry_secs = 86400    # a clean_session=false session outlives its client this long
 /// message_expiry_secs = 0        # 0: queued and retained messages never expire
+/// connect_timeout_secs = 10      # a client that has not sent its CONNECT by then is closed
 /// # [[broker.multiplexers]]          # none by default
 /// # username = "anxin-load"
 /// # secret_hash = "…"                # `anxin load secret-hash SECRET` prints it
@@ -224,6 +226,10 @@ pub struct BrokerConfig {
     /// How long a queued or retained message lives, in seconds; 0 = forever.
     #[serde(rename = "message_expiry_secs", with = "secs")]
     pub message_expiry: Duration,
+    /// How long a new connection may take to send its whole CONNECT before it is closed
+    /// (also rmqtt's handshake timeout), in seconds.
+    #[serde(rename = "connect_timeout_secs", with = "secs")]
+    pub connect_timeout: Duration,
     /// Optional MQTT over TLS listener.
     pub tls: Option<TlsConfig>,
     /// `production` (default): every client needs valid credentials. `open`: a client
@@ -256,6 +262,7 @@ impl Default for BrokerConfig {
             max_queue: 100_000,
             session_expiry: Duration::from_secs(24 * 60 * 60),
             message_expiry: Duration::ZERO,
+            connect_timeout: Duration::from_secs(10),
             tls: None,
             auth: AuthMode::Production,
             multiplexers: Vec::new(),

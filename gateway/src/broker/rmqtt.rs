@@ -1,6 +1,10 @@
 //! The embedded broker on rmqtt 0.24: listeners, our hooks for authentication, ACL and
 //! counters, an in-memory retained-message store, revocation kicks, shutdown.
 //!
+//! The plain TCP listener is rmqtt's on loopback, behind `front.rs` on the public address
+//! (a deadline for the CONNECT, a cap on connections waiting for one, the client's
+//! address passed on as a PROXY protocol line). The TLS listener is rmqtt's own.
+//!
 //! rmqtt keeps all its state in a per-instance `ServerContext` (no process-wide
 //! globals), so several brokers can run in one process (the tests do).
 //!
@@ -81,6 +85,8 @@ pub struct EmbeddedBroker {
     scx: ServerContext,
     server: JoinHandle<()>,
     kicker: Option<JoinHandle<()>>,
+    /// The plain listener's front door (CONNECT deadline, handshake cap).
+    front: JoinHandle<()>,
 }
 
 impl EmbeddedBroker {
@@ -103,6 +109,7 @@ impl EmbeddedBroker {
     /// Stops listening, closes every live connection (waiting at most 3 s for them) and
     /// returns. Sessions, queues and retained messages are dropped.
     pub async fn shutdown(mut self) {
+        self.front.abort();
         self.server.abort();
         if let Some(kicker) = self.kicker.take() {
             kicker.abort();
@@ -213,19 +220,40 @@ pub async fn start_with_tap(
             // forbids it): a slow gateway must not receive duplicate storms.
             .message_retry_interval(Duration::ZERO)
             .max_clientid_len(128)
+            .handshake_timeout(config.connect_timeout)
     };
 
-    let tcp = listener("anxin/tcp", config.listen)
+    // rmqtt's plain listener is on loopback behind `front.rs`, which takes the public
+    // address, enforces the CONNECT deadline and passes the client's address on in a
+    // PROXY protocol line.
+    let inner_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let tcp = listener("anxin/tcp", inner_addr)
+        .proxy_protocol(true)
         .bind()
         .and_then(|l| l.tcp())
         .map_err(|e| BrokerError::Bind {
-            addr: config.listen,
+            addr: inner_addr,
             source: e.into(),
         })?;
-    let local_addr = tcp.local_addr().map_err(|e| BrokerError::Bind {
-        addr: config.listen,
+    let inner_addr = tcp.local_addr().map_err(|e| BrokerError::Bind {
+        addr: inner_addr,
         source: e.into(),
     })?;
+    let bind_err = |e: std::io::Error| BrokerError::Bind {
+        addr: config.listen,
+        source: e.into(),
+    };
+    let public = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(bind_err)?;
+    let local_addr = public.local_addr().map_err(bind_err)?;
+    let front = tokio::spawn(super::front::run(
+        public,
+        inner_addr,
+        config.connect_timeout,
+        config.max_packet_bytes as usize,
+        hooks.stats.clone(),
+    ));
     let mut server = MqttServer::new(scx.clone()).listener_by_id(tcp, TCP_LISTENER);
 
     let mut tls_addr = None;
@@ -264,6 +292,7 @@ pub async fn start_with_tap(
         scx,
         server,
         kicker,
+        front,
     })
 }
 

@@ -112,11 +112,42 @@ impl DropReason {
     }
 }
 
+/// Why the broker's front door closed a connection before its CONNECT: the closed
+/// `reason` label of `anxin_broker_handshakes_refused_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HandshakeRefusal {
+    /// No complete CONNECT within `connect_timeout_secs`.
+    Timeout,
+    /// Too many connections were already waiting for their CONNECT.
+    Busy,
+    /// The first packet was not a CONNECT, was too large, or the client went away.
+    NotConnect,
+}
+
+impl HandshakeRefusal {
+    /// Every reason, in label order.
+    pub const ALL: [HandshakeRefusal; 3] = [
+        HandshakeRefusal::Timeout,
+        HandshakeRefusal::Busy,
+        HandshakeRefusal::NotConnect,
+    ];
+
+    /// The metric label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HandshakeRefusal::Timeout => "timeout",
+            HandshakeRefusal::Busy => "busy",
+            HandshakeRefusal::NotConnect => "not_connect",
+        }
+    }
+}
+
 /// Counters kept by the broker; share one `Arc<BrokerStats>` with the telemetry.
 #[derive(Debug, Default)]
 pub struct BrokerStats {
     denied: [AtomicU64; DenyReason::ALL.len()],
     dropped: [AtomicU64; DropReason::ALL.len()],
+    handshakes_refused: [AtomicU64; HandshakeRefusal::ALL.len()],
     connections: AtomicU64,
     connected: AtomicI64,
 }
@@ -125,6 +156,16 @@ impl BrokerStats {
     /// Fresh zeroed counters.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Counts a connection closed before its CONNECT.
+    pub fn count_handshake_refused(&self, reason: HandshakeRefusal) {
+        self.handshakes_refused[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections closed before their CONNECT so far, for `reason`.
+    pub fn handshakes_refused_for(&self, reason: HandshakeRefusal) -> u64 {
+        self.handshakes_refused[reason as usize].load(Ordering::Relaxed)
     }
 
     /// Counts one denial.
