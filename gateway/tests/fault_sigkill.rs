@@ -105,7 +105,7 @@ impl Dev {
             let mut o = self.outbox.lock().await;
             let seq = o.next;
             o.next += 1;
-            o.unacked.insert(seq, body.clone());
+            o.unacked.insert(seq, body);
             seq
         };
         self.send(seq, body).await;
@@ -160,7 +160,7 @@ impl Dev {
     async fn replay(&self) {
         let pending: Vec<(u32, EventBody)> = {
             let o = self.outbox.lock().await;
-            o.unacked.iter().map(|(s, b)| (*s, b.clone())).collect()
+            o.unacked.iter().map(|(s, b)| (*s, *b)).collect()
         };
         for (s, b) in pending {
             self.send(s, b).await;

@@ -6,7 +6,6 @@ use anxin_firmware::wire::{FallAction, HelpAction};
 use super::HouseholdMode;
 use super::activity::{ActivityKind, Input, RoomClass};
 use super::engine::Engine;
-use super::household::Household;
 use super::localtime::{LocalTime, parse_hhmm};
 use super::params::DetectConfig;
 use crate::signal::{AlertKind, Severity, Signal, SignalAction};

@@ -208,17 +208,6 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_positional_for_sqlite_and_numbered_for_postgres() {
-        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
-        assert_eq!(placeholders(Backend::Postgres, 2, 2), "($1,$2),($3,$4)");
-    }
-}
-
 /// A fresh store for the library's own tests: SQLite in `dir`, or a new database on the
 /// PostgreSQL server that `ANXIN_TEST_POSTGRES` names (the test command's PostgreSQL
 /// pass), so that both engines run the same assertions.
@@ -242,5 +231,16 @@ pub(crate) async fn open_for_test(dir: &std::path::Path) -> Store {
         _ => Store::open(&format!("sqlite://{}", dir.join("anxin.db").display()))
             .await
             .expect("open"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_positional_for_sqlite_and_numbered_for_postgres() {
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
+        assert_eq!(placeholders(Backend::Postgres, 2, 2), "($1,$2),($3,$4)");
     }
 }
