@@ -127,6 +127,9 @@ impl Gateway {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let broker_stats = Arc::new(BrokerStats::new());
+        metrics.register_collector(Box::new(crate::broker::stats::BrokerCollector(
+            broker_stats.clone(),
+        )));
         let (inbound_tx, inbound_rx) = mpsc::channel(config.ingest.queue_capacity.max(16));
 
         let (broker, credentials, target, mqtt_cfg) = match config.mqtt.mode {

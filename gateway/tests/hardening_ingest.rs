@@ -361,6 +361,17 @@ async fn wrong_passwords_in_a_row_are_answered_ever_later_and_the_right_one_stil
     assert!(connects(gw.mqtt_addr, "hp-help", "the-right-secret").await);
     assert!(again.elapsed() < std::time::Duration::from_millis(1000));
     assert_eq!(gw.broker_stats.denied_for(DenyReason::BadPassword), 5);
+    // … and counted where operators look.
+    let text = gw.metrics.encode();
+    assert_eq!(
+        common::metric(
+            &text,
+            "anxin_broker_denied_total",
+            "reason=\"bad_password\""
+        ),
+        5.0,
+        "{text}"
+    );
     gw.shutdown().await;
 }
 
@@ -392,6 +403,14 @@ async fn a_socket_that_never_sends_connect_is_closed_by_the_deadline() {
         gw.broker_stats
             .handshakes_refused_for(HandshakeRefusal::Timeout),
         2
+    );
+    assert_eq!(
+        common::metric(
+            &gw.metrics.encode(),
+            "anxin_broker_handshakes_refused_total",
+            "reason=\"timeout\""
+        ),
+        2.0
     );
     // A real client still connects and its events are acknowledged.
     register(&gw, "ht", &[("ht-door", "door")]).await;

@@ -323,3 +323,68 @@ mod tests {
         assert_eq!(zero.admit(), Some(0));
     }
 }
+
+/// Exports [`BrokerStats`] on `/metrics` (registered once by the gateway's wiring).
+#[derive(Debug)]
+pub struct BrokerCollector(pub std::sync::Arc<BrokerStats>);
+
+impl prometheus_client::collector::Collector for BrokerCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+
+        let s = &self.0;
+        let mut family = |name: &str,
+                          help: &str,
+                          rows: &mut dyn Iterator<Item = (&'static str, u64)>|
+         -> Result<(), std::fmt::Error> {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (reason, n) in rows {
+                let labels = [("reason", reason)];
+                ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+            }
+            Ok(())
+        };
+        family(
+            "anxin_broker_denied",
+            "CONNECTs, publishes and subscriptions the broker refused, by reason",
+            &mut DenyReason::ALL
+                .iter()
+                .map(|r| (r.as_str(), s.denied_for(*r))),
+        )?;
+        family(
+            "anxin_broker_dropped",
+            "Accepted messages the broker could not deliver, by reason",
+            &mut DropReason::ALL
+                .iter()
+                .map(|r| (r.as_str(), s.dropped_for(*r))),
+        )?;
+        family(
+            "anxin_broker_handshakes_refused",
+            "Connections closed before a complete CONNECT, by reason",
+            &mut HandshakeRefusal::ALL
+                .iter()
+                .map(|r| (r.as_str(), s.handshakes_refused_for(*r))),
+        )?;
+        let c = ConstCounter::new(s.connections());
+        c.encode(encoder.encode_descriptor(
+            "anxin_broker_connections",
+            "Client connections accepted",
+            None,
+            c.metric_type(),
+        )?)?;
+        let g = ConstGauge::new(s.connected());
+        g.encode(encoder.encode_descriptor(
+            "anxin_broker_connected",
+            "Clients connected now",
+            None,
+            g.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
