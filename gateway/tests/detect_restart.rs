@@ -5,62 +5,17 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anxin_firmware::wire::EventBody;
 use anxin_gateway::clock::{Clock, SystemClock, WarpedClock};
 use anxin_gateway::store::{NewDevice, NewHousehold, Store};
 use common::RawDevice;
+use common::process::{AnxinProcess, free_port, wait_port};
 use sqlx::Row;
 
 const SPEED: f64 = 60.0;
 const MIN: i64 = 60_000;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The gateway process, killed when dropped (also when an assertion fails).
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(config: &std::path::Path) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_anxin"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("anxin run starts"),
-    )
-}
-
-async fn wait_port(port: u16) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gateway did not listen on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// (severity, raised_ms) of every inactivity alert, and how many episode keys exist.
 async fn alerts(store: &Store) -> (Vec<(String, i64)>, i64) {
@@ -138,7 +93,7 @@ snapshot_interval_s = 1
         store.close().await;
     }
 
-    let first = spawn(&config);
+    let first = AnxinProcess::run(&config);
     wait_port(mqtt).await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{mqtt}").parse().unwrap();
     let mut pir = RawDevice::connect("h1-pir", addr).await;
@@ -153,7 +108,7 @@ snapshot_interval_s = 1
     drop(first); // SIGKILL
     drop(pir);
 
-    let second = spawn(&config);
+    let second = AnxinProcess::run(&config);
     wait_port(mqtt).await;
     let store = Store::open(&url).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -9,13 +9,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anxin_firmware::wire::{EventBody, HelpAction};
 use anxin_gateway::store::{NewDevice, NewHousehold, Store};
 use common::RawDevice;
+use common::process::{AnxinProcess, free_port, wait_port};
 use rand::Rng;
 use sqlx::Row;
 use tokio::sync::Mutex;
@@ -24,51 +24,6 @@ const HOUSEHOLDS: usize = 4;
 const KILLS: usize = 5;
 /// Events each motion sensor publishes per round (about 40 per second each).
 const EVENTS_PER_ROUND: u32 = 30;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The gateway process, killed (SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(config: &std::path::Path) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_anxin"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("anxin run starts"),
-    )
-}
-
-async fn wait_port(port: u16) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gateway did not listen on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A device's outbox: what it published and what is not yet acknowledged.
 #[derive(Default)]
@@ -233,7 +188,7 @@ snapshot_interval_s = 1
     }
     let addr: std::net::SocketAddr = format!("127.0.0.1:{mqtt}").parse().unwrap();
 
-    let mut gw = spawn(&config);
+    let mut gw = AnxinProcess::run(&config);
     wait_port(mqtt).await;
     let mut devices = Vec::new();
     for id in &ids {
@@ -265,7 +220,7 @@ snapshot_interval_s = 1
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         drop(gw);
-        gw = spawn(&config);
+        gw = AnxinProcess::run(&config);
         wait_port(mqtt).await;
         for d in devices.iter_mut().chain(std::iter::once(&mut help)) {
             d.drain_acks().await;

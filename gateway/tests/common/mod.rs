@@ -2,6 +2,7 @@
 //! temporary store, and a scriptable device that speaks the wire protocol directly.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod victoria;
 
 use std::sync::Arc;
