@@ -32,6 +32,7 @@ use std::sync::Arc;
 use anxin_firmware::provision::BLOB_LEN;
 use anxin_firmware::wire::DeviceId;
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 use tracing::info;
 
 pub use self::blob::{BlobOptions, FlashOptions, FlashTarget, flash_command};
@@ -461,6 +462,21 @@ impl Provisioning {
         if provisioned.is_some() {
             return Err(ProvisionError::AlreadyRegistered(device_id));
         }
+        // A device known to ingest but never provisioned (the demo, an import) may be
+        // provisioned in place: same household, same kind. Registration never moves a
+        // device to another household; that would hand its events and a fresh secret to
+        // whoever names its id.
+        let known = sqlx::query("SELECT household_id, kind FROM devices WHERE id = $1")
+            .bind(&device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = known {
+            let held_by: Option<String> = row.try_get("household_id")?;
+            let held_kind: String = row.try_get("kind")?;
+            if held_by.as_deref() != household || held_kind != kind {
+                return Err(ProvisionError::AlreadyRegistered(device_id));
+            }
+        }
         if let Some(s) = serial
             && let Some(holder) = db::holder_of(&mut tx, "serial", s).await?
         {
@@ -479,8 +495,7 @@ impl Provisioning {
         }
         sqlx::query(
             "INSERT INTO devices (id, household_id, kind, room, created_ms) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, \
-             kind = excluded.kind, room = excluded.room",
+             ON CONFLICT (id) DO UPDATE SET room = COALESCE(excluded.room, devices.room)",
         )
         .bind(&device_id)
         .bind(household)

