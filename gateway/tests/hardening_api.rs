@@ -111,3 +111,40 @@ async fn technician_cannot_register_a_device_of_another_committee() {
     .await
     .expect("test took too long");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_and_sessions_stop_working_when_the_password_changes_or_is_reset() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        // The user changes her own password.
+        let head = api.login("head1").await;
+        let other_session = api.login("head1").await;
+        let token = token_of(&api, &head).await;
+        let r = head
+            .put(
+                "/auth/password",
+                json!({"current_password": PASSWORD, "new_password": "xin-mima-2026-a"}),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        assert_eq!(token.get("/auth/me").await.status, 401, "token revoked");
+        assert_eq!(other_session.get("/auth/me").await.status, 401);
+
+        // An administrator resets a user's password.
+        let sup = api.login("sup1").await;
+        let token = token_of(&api, &sup).await;
+        let admin = api.login("admin1").await;
+        let r = admin
+            .put(
+                "/users/sup1/password",
+                json!({"password": "xin-mima-2026-b"}),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        assert_eq!(token.get("/auth/me").await.status, 401, "token revoked");
+        assert_eq!(sup.get("/auth/me").await.status, 401);
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}

@@ -224,13 +224,16 @@ pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Sets `user`'s password (argon2id); ends the user's sessions.
+/// Sets `user`'s password (argon2id); ends the user's sessions and revokes the user's
+/// API tokens.
 pub async fn set_password(state: &ApiState, user: &UserId, password: &str) -> Result<(), ApiError> {
     store_password(state.store(), state.auth_now(), user, password).await
 }
 
-/// Sets `user`'s password (argon2id) in `store` and ends the user's sessions (for
-/// tools and tests that have no [`ApiState`]).
+/// Sets `user`'s password (argon2id) in `store`, and in the same transaction ends the
+/// user's sessions and revokes the user's API tokens: a credential obtained with the
+/// old password (or by whoever learnt it) must not outlive it. For tools and tests that
+/// have no [`ApiState`] too.
 pub async fn store_password(
     store: &crate::store::Store,
     now_ms: i64,
@@ -238,11 +241,12 @@ pub async fn store_password(
     password: &str,
 ) -> Result<(), ApiError> {
     let hash = hash_password(password).await?;
+    let mut tx = store.begin().await?;
     let done = sqlx::query("UPDATE users SET password_hash = $1, updated_ms = $2 WHERE id = $3")
         .bind(hash)
         .bind(now_ms)
         .bind(user.as_str())
-        .execute(store.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
     if done == 0 {
@@ -251,8 +255,20 @@ pub async fn store_password(
     sqlx::query("UPDATE api_sessions SET ended_ms = $1 WHERE user_id = $2 AND ended_ms IS NULL")
         .bind(now_ms)
         .bind(user.as_str())
-        .execute(store.pool())
+        .execute(&mut *tx)
         .await?;
+    let revoked = sqlx::query(
+        "UPDATE api_tokens SET revoked_ms = $1 WHERE user_id = $2 AND revoked_ms IS NULL",
+    )
+    .bind(now_ms)
+    .bind(user.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    if revoked > 0 {
+        tracing::info!(user_id = %user, tokens = revoked, "API tokens revoked with the password change");
+    }
     Ok(())
 }
 
