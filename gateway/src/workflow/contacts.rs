@@ -147,6 +147,16 @@ fn task_row(r: &sqlx::any::AnyRow) -> Result<VisitTask, sqlx::Error> {
 
 const TASK_COLUMNS: &str = "id, household_id, assignee_id, day, reason, contact_id, state, created_ms, done_ms, done_by, note";
 
+/// Most needs one contact may raise: a contact is one conversation, and an unbounded
+/// list lets one request fill the needs register (and every export of it).
+pub const MAX_NEEDS_PER_CONTACT: usize = 20;
+
+/// Longest description of a need, in characters.
+pub const MAX_NEED_DESCRIPTION_CHARS: usize = 2000;
+
+/// No contact is dated before 2000-01-01 (a zero or a negative time is a client bug).
+pub const EARLIEST_CONTACT_MS: i64 = 946_684_800_000;
+
 impl WorkflowHandle {
     /// Records a contact by `actor` (a person): the ledger entry, its needs, a visit task
     /// when nobody answered and the sensors show no sign of life today, and — for a
@@ -166,6 +176,29 @@ impl WorkflowHandle {
             return Err(WorkflowError::Invalid {
                 field: "at_ms",
                 reason: "a contact cannot be in the future".into(),
+            });
+        }
+        if at < EARLIEST_CONTACT_MS {
+            return Err(WorkflowError::Invalid {
+                field: "at_ms",
+                reason: "a contact cannot be before 2000-01-01".into(),
+            });
+        }
+        if c.needs.len() > MAX_NEEDS_PER_CONTACT {
+            return Err(WorkflowError::Invalid {
+                field: "needs",
+                reason: format!("at most {MAX_NEEDS_PER_CONTACT} needs per contact"),
+            });
+        }
+        if c.needs
+            .iter()
+            .any(|(_, d)| d.chars().count() > MAX_NEED_DESCRIPTION_CHARS)
+        {
+            return Err(WorkflowError::Invalid {
+                field: "needs",
+                reason: format!(
+                    "a need's description has at most {MAX_NEED_DESCRIPTION_CHARS} characters"
+                ),
             });
         }
         if let Some((_, d)) = c.needs.iter().find(|(_, d)| d.trim().is_empty()) {

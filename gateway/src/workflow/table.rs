@@ -35,10 +35,10 @@ impl Cell {
         v.map(Cell::Float).unwrap_or(Cell::Empty)
     }
 
-    /// As CSV text.
+    /// As CSV text (text cells made safe by [`export_text`]).
     pub fn text(&self) -> String {
         match self {
-            Cell::Text(s) => s.clone(),
+            Cell::Text(s) => export_text(s),
             Cell::Int(i) => i.to_string(),
             Cell::Float(f) => {
                 if f.fract() == 0.0 && f.abs() < 1e15 {
@@ -50,6 +50,36 @@ impl Cell {
             Cell::Empty => String::new(),
         }
     }
+}
+
+/// Excel's limit on the characters of one cell.
+pub const EXCEL_CELL_MAX_CHARS: usize = 32_767;
+
+/// What ends a text cell cut at [`EXCEL_CELL_MAX_CHARS`].
+pub const TRUNCATED_MARKER: &str = "…[truncated]";
+
+/// The one rule for text in exported cells, CSV and XLSX alike:
+///
+/// - text that a spreadsheet would read as a formula (it starts with `=`, `+`, `-`,
+///   `@`, a tab or a carriage return) is prefixed with a single quote, as OWASP's
+///   advice on CSV injection says, so that a note `=HYPERLINK(…)` stays a note;
+///   numbers are [`Cell::Int`] / [`Cell::Float`] and are written as numbers, so a
+///   negative number in a numeric column stays a number;
+/// - text longer than Excel's cell limit is cut there and ends with
+///   [`TRUNCATED_MARKER`], so that an export never fails on one long record.
+pub fn export_text(s: &str) -> String {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let prefix = if risky { "'" } else { "" };
+    let budget = EXCEL_CELL_MAX_CHARS - prefix.chars().count();
+    if s.chars().count() <= budget {
+        return format!("{prefix}{s}");
+    }
+    let keep = budget - TRUNCATED_MARKER.chars().count();
+    let mut out = String::with_capacity(s.len().min(budget * 4));
+    out.push_str(prefix);
+    out.extend(s.chars().take(keep));
+    out.push_str(TRUNCATED_MARKER);
+    out
 }
 
 impl From<&str> for Cell {
@@ -128,7 +158,7 @@ pub fn to_xlsx(tables: &[Table]) -> Result<Vec<u8>, WorkflowError> {
                 let col = u16::try_from(c).unwrap_or(u16::MAX);
                 match cell {
                     Cell::Text(s) => {
-                        ws.write_string(rr, col, s).map_err(err)?;
+                        ws.write_string(rr, col, export_text(s)).map_err(err)?;
                     }
                     Cell::Int(i) => {
                         ws.write_number(rr, col, *i as f64).map_err(err)?;
@@ -220,6 +250,32 @@ mod tests {
         assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]));
         let rows = read_csv(&bytes).unwrap();
         assert_eq!(rows, vec![vec!["户号", "姓名"], vec!["h1", "王阿姨, 楼上"]]);
+    }
+
+    #[test]
+    fn formula_text_is_neutralised_but_numbers_stay_numbers() {
+        let mut t = Table::new("t", &["note", "delta"]);
+        t.rows
+            .push(vec!["=HYPERLINK(\"http://x\")".into(), Cell::Int(-3)]);
+        t.rows.push(vec!["-1+2".into(), Cell::Float(-2.5)]);
+        t.rows.push(vec!["\tx".into(), Cell::Empty]);
+        let rows = read_csv(&to_csv(&t).unwrap()).unwrap();
+        assert_eq!(rows[1], vec!["'=HYPERLINK(\"http://x\")", "-3"]);
+        assert_eq!(rows[2], vec!["'-1+2", "-2.5000"]);
+        assert_eq!(rows[3][0], "'\tx");
+        let sheets = read_xlsx(&to_xlsx(&[t]).unwrap()).unwrap();
+        assert_eq!(sheets[0].1[1], vec!["'=HYPERLINK(\"http://x\")", "-3"]);
+    }
+
+    #[test]
+    fn a_cell_over_excels_limit_is_cut_with_a_marker_and_the_export_succeeds() {
+        let mut t = Table::new("t", &["needs"]);
+        t.rows
+            .push(vec!["需".repeat(EXCEL_CELL_MAX_CHARS * 2).into()]);
+        let sheets = read_xlsx(&to_xlsx(&[t]).unwrap()).unwrap();
+        let cell = &sheets[0].1[1][0];
+        assert_eq!(cell.chars().count(), EXCEL_CELL_MAX_CHARS);
+        assert!(cell.ends_with(TRUNCATED_MARKER));
     }
 
     #[test]

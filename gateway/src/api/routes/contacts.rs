@@ -102,10 +102,11 @@ pub struct ContactInput {
     /// Note.
     #[serde(default)]
     pub note: String,
-    /// Needs raised.
+    /// Needs raised (at most 20).
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub needs: Vec<ContactNeed>,
-    /// When (ms; default now; not in the future).
+    /// When (ms; default now; not in the future, not before 2000-01-01).
     pub at_ms: Option<i64>,
 }
 
