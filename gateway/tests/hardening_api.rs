@@ -221,3 +221,73 @@ async fn a_formula_in_a_note_is_exported_as_text_and_negative_numbers_stay_numbe
     .await
     .expect("test took too long");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_outside_the_callers_scope_answer_like_missing_ones() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let foreign_alert = api_common::raise_help(&api, "h4").await;
+        let own_alert = api_common::raise_help(&api, "h1").await;
+        let cw = api.login("cw1").await;
+        let need = |extra: serde_json::Value| {
+            let mut b = json!({"household_id": "h1", "category": "food", "description": "买米"});
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            b
+        };
+        // Another committee's alert and a missing one: the same 404.
+        let foreign = cw
+            .post("/needs", need(json!({"source_alert_id": foreign_alert})))
+            .await;
+        let missing = cw
+            .post("/needs", need(json!({"source_alert_id": "al-no-such"})))
+            .await;
+        assert_eq!(foreign.status, 404, "{}", foreign.text);
+        assert_eq!(foreign.json, missing.json, "foreign and missing look alike");
+        // A caseworker of another committee as assignee, and a missing user: the same 404.
+        let foreign = cw.post("/needs", need(json!({"assignee_id": "cw3"}))).await;
+        let missing = cw.post("/needs", need(json!({"assignee_id": "nobody"}))).await;
+        assert_eq!(foreign.status, 404, "{}", foreign.text);
+        assert_eq!(foreign.json, missing.json);
+
+        // Allowed references still work.
+        let r = cw
+            .post(
+                "/needs",
+                need(json!({"source_alert_id": own_alert, "assignee_id": "cw2"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let id = r.json["id"].as_str().unwrap().to_string();
+        let foreign = cw
+            .post(&format!("/needs/{id}/assign"), json!({"assignee_id": "cw3"}))
+            .await;
+        let missing = cw
+            .post(&format!("/needs/{id}/assign"), json!({"assignee_id": "nobody"}))
+            .await;
+        assert_eq!(foreign.status, 404, "{}", foreign.text);
+        assert_eq!(foreign.json, missing.json);
+        let open = api.gw.workflow.needs(&Default::default()).await.unwrap();
+        assert!(
+            open.iter().all(|n| n.assignee_id.as_ref().is_none_or(|u| u.0 != "cw3")),
+            "no need went to cw3"
+        );
+        assert_eq!(open.len(), 1, "only the allowed need was stored");
+
+        // A contact dated 1970 or at i64::MIN is refused.
+        for at in [0_i64, i64::MIN, 1_000] {
+            let r = cw
+                .post(
+                    "/contacts",
+                    json!({"household_id": "h1", "method": "phone", "outcome": "well", "at_ms": at}),
+                )
+                .await;
+            assert_eq!(r.status, 400, "at_ms {at}: {}", r.text);
+            assert_eq!(r.json["field"], "at_ms");
+        }
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}

@@ -183,7 +183,11 @@ impl WorkflowHandle {
             self.user(a).await?;
         }
         if let Some(a) = &n.source_alert_id {
-            self.alert(&super::AlertId(a.clone())).await?;
+            // Another household's alert is no source of this household's need.
+            let alert = self.alert(&super::AlertId(a.clone())).await?;
+            if alert.household_id.as_deref() != Some(n.household_id.as_str()) {
+                return Err(WorkflowError::UnknownAlert(a.clone()));
+            }
         }
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;

@@ -15,7 +15,7 @@ use super::super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use super::super::openapi::{BadInput, Conflicting, Denied, Missing};
 use super::super::pagination::{Page, PageParams};
 use super::super::views::{NeedCategoryName, NeedStatusName, NeedView};
-use super::{visibility, visible_household};
+use super::{Reference, check_reference, visibility, visible_household};
 use crate::workflow::{Need, NeedFilter, NeedId, NeedStatus, NewNeed, UserId};
 
 /// Filters of the needs list.
@@ -147,6 +147,12 @@ pub async fn create(
         ));
     }
     let (h, _) = visible_household(&s, &p, &n.household_id).await?;
+    if let Some(a) = &n.source_alert_id {
+        check_reference(&s, &h.id, Reference::Alert(a)).await?;
+    }
+    if let Some(u) = &n.assignee_id {
+        check_reference(&s, &h.id, Reference::Assignee(u)).await?;
+    }
     let need = s
         .workflow()
         .create_need(
@@ -202,7 +208,8 @@ pub async fn assign(
     ApiPath(id): ApiPath<String>,
     ApiJson(a): ApiJson<AssignInput>,
 ) -> ApiResult<axum::Json<NeedView>> {
-    visible_need(&s, &p, &id).await?;
+    let need = visible_need(&s, &p, &id).await?;
+    check_reference(&s, &need.household_id, Reference::Assignee(&a.assignee_id)).await?;
     let n = s
         .workflow()
         .assign_need(
