@@ -352,6 +352,25 @@ fn repeated_command_ids_are_ignored() {
 }
 
 #[test]
+fn an_applied_command_is_acknowledged_by_the_next_heartbeat_sent_at_once() {
+    let (mut dev, _button, _led) = help_device(true);
+    assert_eq!(dev.heartbeat(0).cmd, Some(0), "0 before any command");
+    let cmd = r#"{"v":1,"id":77,"cmd":"alert_received","cause":"help"}"#;
+    assert!(command(&mut dev, cmd, 1_000).is_ok());
+    dev.poll(1_000);
+    let hb = taken(&mut dev, Channel::Heartbeat);
+    assert_eq!(hb.len(), 1, "a heartbeat right after the command");
+    assert_eq!(hb[0]["cmd"], 77);
+    // A redelivery (the acknowledgement was lost) is acknowledged again.
+    assert_eq!(command(&mut dev, cmd, 2_000), Ok(Handled::Repeated { id: 77 }));
+    dev.poll(2_000);
+    assert_eq!(taken(&mut dev, Channel::Heartbeat)[0]["cmd"], 77);
+    // Later heartbeats keep carrying the last id.
+    dev.poll(400_000);
+    assert_eq!(taken(&mut dev, Channel::Heartbeat)[0]["cmd"], 77);
+}
+
+#[test]
 fn config_changes_heartbeat_cancel_window_and_gas_thresholds() {
     let (mut dev, button, _led) = help_device(true);
     let cmd = r#"{"v":1,"id":1,"cmd":"config","config":{"heartbeat_s":60,"help_cancel_s":3,"fall_cancel_s":45,"gas_alarm_ppm":4000,"gas_clear_ppm":1000}}"#;

@@ -139,10 +139,36 @@ fn heartbeat_matches_its_golden_file() {
         dropped: 0,
         interval_s: 300,
         temp_dc: Some(215),
+        cmd: None,
         mac: None,
     };
     let bytes = encode(&hb);
     golden("heartbeat", &bytes);
+    assert_eq!(wire::decode_heartbeat(&bytes).unwrap(), hb);
+}
+
+#[test]
+fn heartbeat_acknowledging_a_command_matches_its_golden_file() {
+    let hb = Heartbeat {
+        v: 1,
+        boot: 3,
+        seq: 17,
+        ts: TS,
+        clk: Clock::Unix,
+        battery_pct: Some(87),
+        battery_mv: None,
+        rssi_dbm: None,
+        fw: "1.0.0".try_into().unwrap(),
+        uptime_s: 86_400,
+        outbox: 0,
+        dropped: 0,
+        interval_s: 300,
+        temp_dc: None,
+        cmd: Some(2_864_434_397),
+        mac: None,
+    };
+    let bytes = encode(&hb);
+    golden("heartbeat_cmd", &bytes);
     assert_eq!(wire::decode_heartbeat(&bytes).unwrap(), hb);
 }
 

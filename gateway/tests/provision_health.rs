@@ -43,6 +43,7 @@ fn heartbeat(battery: u8) -> Vec<u8> {
         dropped: 0,
         interval_s: 300,
         temp_dc: None,
+        cmd: None,
         mac: None,
     };
     wire::codec::encode_vec(&hb).unwrap().to_vec()

@@ -75,7 +75,9 @@ where
     ///
     /// - `ack`: clears the covered events of the ack's boot epoch (any epoch, also an
     ///   earlier one) from the outbox.
-    /// - `cmd`: ignores an id among the last 8 applied; otherwise applies it:
+    /// - `cmd`: ignores an id among the last 8 applied; otherwise applies it. Either way
+    ///   the next heartbeat is sent at once and carries the id as `cmd` (the device's
+    ///   acknowledgement). Applying it:
     ///   `alert_received` / `alert_acknowledged` show their feedback pattern;
     ///   `install_test` switches the test mode on (for `duration_s`, default from the
     ///   settings, at most a day; confirmed by a blink) or off; `config` changes the
@@ -106,6 +108,16 @@ where
     }
 
     fn apply(&mut self, cmd: &Command, now_ms: u64) -> Result<Handled, MessageError> {
+        let handled = self.apply_new(cmd, now_ms)?;
+        // The next heartbeat, sent at once, carries the id: the gateway keeps resending
+        // the command until it sees it (a redelivery is acknowledged again, since the
+        // first acknowledgement may be what was lost).
+        self.last_command = cmd.id;
+        self.heartbeat.send_soon(now_ms, 0);
+        Ok(handled)
+    }
+
+    fn apply_new(&mut self, cmd: &Command, now_ms: u64) -> Result<Handled, MessageError> {
         if self.recent_commands.iter().any(|&id| id == cmd.id) {
             return Ok(Handled::Repeated { id: cmd.id });
         }

@@ -102,6 +102,9 @@ pub struct Device<L, I, O, G, const N: usize = OUTBOX_CAPACITY> {
     /// The online status of the current session is still to be published.
     online_pending: bool,
     recent_commands: heapless::Deque<u32, 8>,
+    /// The id of the last command applied or recognised as applied (0: none yet),
+    /// carried in every heartbeat as the device's acknowledgement.
+    last_command: u32,
     install_test_until: Option<u64>,
     battery: Battery,
     temp_dc: Option<i16>,
@@ -137,6 +140,7 @@ where
             session: None,
             online_pending: false,
             recent_commands: heapless::Deque::new(),
+            last_command: 0,
             install_test_until: None,
             battery: Battery::default(),
             temp_dc: None,
@@ -406,6 +410,7 @@ where
             dropped: self.outbox.dropped(),
             interval_s: self.heartbeat.interval_s(),
             temp_dc: self.temp_dc,
+            cmd: Some(self.last_command),
             mac: None,
         }
     }

@@ -14,7 +14,7 @@ pub const INTERVAL_RANGE_S: core::ops::RangeInclusive<u32> = 5..=86_400;
 /// Device health.
 ///
 /// ```json
-/// {"v":1,"boot":3,"seq":17,"ts":1732435200123,"clk":"unix","battery_pct":87,"battery_mv":2950,"rssi_dbm":-67,"fw":"1.0.0","uptime_s":86400,"outbox":0,"dropped":0,"interval_s":300}
+/// {"v":1,"boot":3,"seq":17,"ts":1732435200123,"clk":"unix","battery_pct":87,"battery_mv":2950,"rssi_dbm":-67,"fw":"1.0.0","uptime_s":86400,"outbox":0,"dropped":0,"interval_s":300,"cmd":42}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "std", derive(Deserialize))]
@@ -54,6 +54,12 @@ pub struct Heartbeat {
     /// Ambient temperature in tenths of a degree Celsius, where a sensor reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temp_dc: Option<i16>,
+    /// The id of the last command the device applied (or recognised as applied) in
+    /// this boot; 0 before the first. A device acknowledges a command by its next
+    /// heartbeat's `cmd`; absent from devices that do not acknowledge commands (the
+    /// gateway then delivers commands without waiting for an acknowledgement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<u32>,
     /// Reserved: per-device message authentication code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<Mac>,

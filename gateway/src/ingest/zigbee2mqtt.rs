@@ -619,6 +619,7 @@ impl ZigbeeAdapter {
             dropped: 0,
             interval_s: liveness_s,
             temp_dc,
+            cmd: None,
             mac: None,
         };
         out.push((device.device_id.clone(), Decoded::Heartbeat(Box::new(hb))));
