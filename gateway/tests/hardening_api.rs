@@ -291,3 +291,86 @@ async fn references_outside_the_callers_scope_answer_like_missing_ones() {
     .await
     .expect("test took too long");
 }
+
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address is loopback).
+fn from_address(api: &Api, ip: &str) -> Session {
+    let mut s = api.anonymous();
+    s.http = reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().ok())
+        .build()
+        .unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_from_one_address_do_not_lock_the_user_out_of_another() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let attacker = from_address(&api, "127.0.0.1");
+        let mut refused = 0;
+        for _ in 0..12 {
+            let r = attacker
+                .post(
+                    "/auth/login",
+                    json!({"user_id": "admin1", "password": "guess-guess"}),
+                )
+                .await;
+            assert!(matches!(r.status, 401 | 429), "{}", r.text);
+            refused += usize::from(r.status == 429);
+        }
+        assert!(
+            refused >= 7,
+            "the attacker is slowed down: {refused} refused"
+        );
+        // The administrator, elsewhere, logs in at once while the attacker keeps going.
+        let admin = from_address(&api, "127.0.0.2");
+        let r = admin
+            .post(
+                "/auth/login",
+                json!({"user_id": "admin1", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        // The attacker's own pair still waits, progressively longer.
+        let r = attacker
+            .post(
+                "/auth/login",
+                json!({"user_id": "admin1", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (429, "rate_limited"));
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_guesses_are_refused_before_the_password_check() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let attacker = from_address(&api, "127.0.0.1");
+        let guesses = (0..40).map(|i| {
+            let s = attacker.clone();
+            async move {
+                s.post(
+                    "/auth/login",
+                    json!({"user_id": "cw1", "password": format!("guess-{i:04}")}),
+                )
+                .await
+                .status
+            }
+        });
+        let statuses = futures::future::join_all(guesses).await;
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        let limited = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!(checked + limited, 40, "{statuses:?}");
+        assert!(
+            checked <= 5,
+            "at most the free failures were checked: {checked}"
+        );
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}

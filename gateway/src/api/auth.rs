@@ -13,9 +13,14 @@
 //! - **API tokens**: `Authorization: Bearer anx_<id>_<secret>`; the store keeps the
 //!   secret's SHA-256. A token acts as its user (same role and scope) and needs no CSRF
 //!   token (no browser sends it by itself).
-//! - **Rate limiting**: failed logins per user id and per client address within
-//!   [`AuthConfig::login_window_s`]; past the limit, 429 with `Retry-After`, before the
-//!   password is even checked.
+//! - **Rate limiting** ([`LoginLimiter`]): failed logins are counted per (user id, client
+//!   address), so that guesses from one address never lock the user out of another;
+//!   past [`AuthConfig::login_max_failures_per_user`] each further attempt of that pair
+//!   waits 1 s, doubling up to [`AuthConfig::login_window_s`]; one address has at most
+//!   [`AuthConfig::login_max_failures_per_client`] failures per window over all users.
+//!   Check and count are one step under a lock, and a pair has one attempt in flight at
+//!   a time, so concurrent guesses are refused (429 with `Retry-After`) before any
+//!   password is checked.
 //!
 //! Time here is wall-clock time ([`ApiState::auth_clock`]), not the demo's accelerated
 //! clock, so that a session lasts hours of real time.
@@ -64,9 +69,10 @@ pub struct AuthConfig {
     pub session_max_s: i64,
     /// Failed logins counted over this window.
     pub login_window_s: i64,
-    /// Failed logins per user id within the window before 429.
+    /// Failed logins per (user id, client address) before each further attempt of that
+    /// pair waits (1 s, doubling, at most the window).
     pub login_max_failures_per_user: i64,
-    /// Failed logins per client address within the window before 429.
+    /// Failed logins per client address, over all user ids, within the window before 429.
     pub login_max_failures_per_client: i64,
     /// Longest lifetime of an API token, in days.
     pub token_max_days: i64,
@@ -312,20 +318,10 @@ pub async fn login(
     let cfg = &state.auth_config;
     let now = state.auth_now();
     let key: String = login.trim().to_lowercase().chars().take(64).collect();
-    let since = now - cfg.login_window_s * 1000;
-    let by_user = failures(state, "login", &key, since).await?;
-    let by_client = failures(state, "client", client, since).await?;
-    let limited = |f: &(i64, Option<i64>), max: i64| -> Option<u64> {
-        (f.0 >= max).then(|| {
-            let oldest = f.1.unwrap_or(now);
-            ((oldest + cfg.login_window_s * 1000 - now).max(1000) / 1000) as u64
-        })
+    let ticket = match state.login_limiter().begin(&key, client, now, cfg) {
+        Ok(t) => t,
+        Err(wait) => return Ok(Err(LoginFailure::RateLimited(wait))),
     };
-    if let Some(wait) = limited(&by_user, cfg.login_max_failures_per_user)
-        .or_else(|| limited(&by_client, cfg.login_max_failures_per_client))
-    {
-        return Ok(Err(LoginFailure::RateLimited(wait)));
-    }
     let row = sqlx::query("SELECT password_hash, active FROM users WHERE id = $1")
         .bind(login.trim())
         .fetch_optional(state.store().pool())
@@ -338,6 +334,7 @@ pub async fn login(
         None => (None, false),
     };
     let ok = verify_password(password, stored).await && active;
+    ticket.finish(ok, state.auth_now());
     sqlx::query(
         "INSERT INTO api_login_attempts (id, at_ms, login, client, ok) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -381,25 +378,127 @@ pub async fn login(
     )))
 }
 
-/// Failed attempts since the last success within the window: (count, oldest at).
-async fn failures(
-    state: &ApiState,
-    column: &'static str,
-    key: &str,
-    since: i64,
-) -> Result<(i64, Option<i64>), ApiError> {
-    let col = if column == "login" { "login" } else { "client" };
-    let sql = format!(
-        "SELECT COUNT(*) AS n, MIN(at_ms) AS oldest FROM api_login_attempts \
-         WHERE {col} = $1 AND ok = 0 AND at_ms >= $2 AND at_ms > COALESCE( \
-         (SELECT MAX(at_ms) FROM api_login_attempts WHERE {col} = $1 AND ok = 1), 0)"
-    );
-    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(key)
-        .bind(since)
-        .fetch_one(state.store().pool())
-        .await?;
-    Ok((r.try_get("n")?, r.try_get("oldest")?))
+/// The login limiter (see the module's documentation): in memory, per gateway process.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    state: std::sync::Arc<std::sync::Mutex<LimiterState>>,
+}
+
+#[derive(Debug, Default)]
+struct LimiterState {
+    /// (user id, client address) → its failures.
+    pairs: std::collections::HashMap<(String, String), PairState>,
+    /// Client address → times of its failures within the window (oldest first).
+    clients: std::collections::HashMap<String, std::collections::VecDeque<i64>>,
+}
+
+#[derive(Debug, Default)]
+struct PairState {
+    failures: u32,
+    last_failure_ms: i64,
+    /// An attempt of this pair is being checked.
+    busy: bool,
+}
+
+/// Entries kept before the ones older than the window are dropped.
+const LIMITER_PRUNE_AT: usize = 10_000;
+
+/// Ceiling of milliseconds as whole seconds, at least 1.
+fn wait_s(ms: i64) -> u64 {
+    u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)
+}
+
+impl LoginLimiter {
+    /// Checks the limits for one attempt of `login` from `client` and, in the same step,
+    /// reserves it: `Err(seconds to wait)` when it is refused.
+    pub fn begin(
+        &self,
+        login: &str,
+        client: &str,
+        now: i64,
+        cfg: &AuthConfig,
+    ) -> Result<LoginTicket, u64> {
+        let window = cfg.login_window_s.max(1) * 1000;
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.pairs.len() + st.clients.len() > LIMITER_PRUNE_AT {
+            st.pairs
+                .retain(|_, p| p.busy || now - p.last_failure_ms < window);
+            st.clients
+                .retain(|_, q| q.back().is_some_and(|t| now - t < window));
+        }
+        let key = (login.to_string(), client.to_string());
+        let pair = st.pairs.entry(key.clone()).or_default();
+        if pair.failures > 0 && now - pair.last_failure_ms >= window {
+            *pair = PairState::default();
+        }
+        if pair.busy {
+            return Err(1);
+        }
+        let free = u32::try_from(cfg.login_max_failures_per_user.max(0)).unwrap_or(u32::MAX);
+        if pair.failures >= free {
+            let doublings = (pair.failures - free).min(30);
+            let delay = (1000_i64 << doublings).min(window);
+            let until = pair.last_failure_ms + delay;
+            if now < until {
+                return Err(wait_s(until - now));
+            }
+        }
+        pair.busy = true;
+        let recent = st.clients.entry(client.to_string()).or_default();
+        while recent.front().is_some_and(|t| now - t >= window) {
+            recent.pop_front();
+        }
+        let over =
+            i64::try_from(recent.len()).unwrap_or(i64::MAX) >= cfg.login_max_failures_per_client;
+        let oldest = recent.front().copied();
+        if over {
+            if let Some(p) = st.pairs.get_mut(&key) {
+                p.busy = false;
+            }
+            return Err(wait_s(oldest.unwrap_or(now) + window - now));
+        }
+        Ok(LoginTicket {
+            state: self.state.clone(),
+            key: Some(key),
+        })
+    }
+}
+
+/// One reserved login attempt; [`LoginTicket::finish`] records its outcome (dropped
+/// unfinished, it only frees the pair).
+#[derive(Debug)]
+pub struct LoginTicket {
+    state: std::sync::Arc<std::sync::Mutex<LimiterState>>,
+    key: Option<(String, String)>,
+}
+
+impl LoginTicket {
+    /// Records the outcome: a success clears the pair's failures, a failure counts for
+    /// the pair and for the client address.
+    pub fn finish(mut self, ok: bool, now: i64) {
+        let Some(key) = self.key.take() else { return };
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            st.pairs.remove(&key);
+            return;
+        }
+        let pair = st.pairs.entry(key.clone()).or_default();
+        pair.busy = false;
+        pair.failures = pair.failures.saturating_add(1);
+        pair.last_failure_ms = now;
+        st.clients.entry(key.1).or_default().push_back(now);
+    }
+}
+
+impl Drop for LoginTicket {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(p) = st.pairs.get_mut(&key) {
+                p.busy = false;
+            }
+        }
+    }
 }
 
 /// Ends a session.

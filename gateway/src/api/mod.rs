@@ -158,6 +158,8 @@ pub struct Inner {
     metrics: ApiMetrics,
     /// Households whose status may have changed (the live stream re-reads their tile).
     household_changes: broadcast::Sender<String>,
+    /// Failed logins per (user, address) and per address.
+    login_limiter: auth::LoginLimiter,
 }
 
 impl std::ops::Deref for ApiState {
@@ -210,6 +212,7 @@ impl ApiState {
             auth_config,
             metrics: ApiMetrics::new(&services.metrics),
             household_changes: broadcast::channel(4096).0,
+            login_limiter: auth::LoginLimiter::default(),
         }));
         today::spawn_watcher(&state);
         state
@@ -248,6 +251,11 @@ impl ApiState {
     /// Metrics.
     pub fn metrics(&self) -> &ApiMetrics {
         &self.metrics
+    }
+
+    /// The login limiter.
+    pub fn login_limiter(&self) -> &auth::LoginLimiter {
+        &self.login_limiter
     }
 
     /// Now, for authentication (wall clock).
