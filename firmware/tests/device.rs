@@ -362,7 +362,10 @@ fn an_applied_command_is_acknowledged_by_the_next_heartbeat_sent_at_once() {
     assert_eq!(hb.len(), 1, "a heartbeat right after the command");
     assert_eq!(hb[0]["cmd"], 77);
     // A redelivery (the acknowledgement was lost) is acknowledged again.
-    assert_eq!(command(&mut dev, cmd, 2_000), Ok(Handled::Repeated { id: 77 }));
+    assert_eq!(
+        command(&mut dev, cmd, 2_000),
+        Ok(Handled::Repeated { id: 77 })
+    );
     dev.poll(2_000);
     assert_eq!(taken(&mut dev, Channel::Heartbeat)[0]["cmd"], 77);
     // Later heartbeats keep carrying the last id.

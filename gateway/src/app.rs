@@ -274,7 +274,8 @@ impl Gateway {
             zigbee_map.clone(),
             &metrics,
         ))
-        .with_tap(observation_tap);
+        .with_tap(observation_tap)
+        .with_downlink(downlink.clone());
         tasks.spawn(committer.run(inbound_rx, cancel.clone()));
         // Provisioning (issue 7).
         let provision = provision::start(

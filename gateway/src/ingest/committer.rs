@@ -107,6 +107,13 @@ impl Committer {
         self
     }
 
+    /// Acknowledges events and records command acknowledgements over `downlink` (the
+    /// gateway's shared downlink, whose record the device notifier reads).
+    pub fn with_downlink(mut self, downlink: Downlink) -> Self {
+        self.downlink = downlink;
+        self
+    }
+
     /// Sends a copy of every new observation to `tap` as well (provisioning issue).
     pub fn with_tap(mut self, tap: broadcast::Sender<Observation>) -> Self {
         self.tap = Some(tap);
@@ -265,6 +272,7 @@ impl Committer {
                     h.dropped = Some(i64::from(hb.dropped));
                     h.interval_s = Some(hb.interval_s as i32);
                     h.temp_dc = hb.temp_dc.map(i32::from);
+                    self.downlink.record_applied(device.as_str(), hb.cmd);
                     accepted.push(ChannelLabel::Heartbeat);
                     obs.push((None, base(inb.received_ms, ObservationKind::Heartbeat(hb))));
                 }

@@ -28,7 +28,7 @@ use prometheus_client::encoding::EncodeLabelValue;
 
 pub use committer::{Committer, CommitterConfig};
 pub use decode::{Decoded, decode};
-pub use downlink::Downlink;
+pub use downlink::{AppliedCommands, CommandAcks, Downlink};
 pub use mqtt::{Inbound, MqttSession, MqttTarget};
 pub use registry::Registry;
 pub use sequence::{Classified, SequenceTracker};

@@ -6,6 +6,13 @@
 //! The command id is derived from the idempotency key: a resend of the same feedback
 //! carries the same id, and the device (which ignores ids it applied recently) shows it
 //! once.
+//!
+//! Handing a command to the broker is not delivering it (the in-process broker keeps no
+//! durable session; a crash loses what it held). A device that acknowledges commands (its
+//! heartbeats carry `cmd`) is therefore sent the command on every attempt until one of its
+//! heartbeats carries the id: until then the attempt ends in
+//! [`FailReason::AwaitingAck`], which keeps the outbox row pending and retried. Devices
+//! whose heartbeats carry no `cmd` (older firmware) get the command once, as before.
 
 use std::sync::Arc;
 
@@ -15,11 +22,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::{Channel, FailReason, Notification, Notifier, NotifyError};
-use crate::ingest::Downlink;
+use crate::ingest::{CommandAcks, Downlink};
 
 /// Publishes commands to devices.
 pub trait DeviceCommands: Send + Sync + 'static {
-    /// Queues `cmd` for `device`; a transient error when not connected.
+    /// Delivers `cmd` to `device`: Ok once it is delivered (acknowledged by a device that
+    /// acknowledges commands, queued for one that does not); a transient error while not
+    /// connected or while the device's acknowledgement is awaited.
     fn send(&self, device: &str, cmd: &wire::Command) -> Result<(), NotifyError>;
 }
 
@@ -41,6 +50,10 @@ impl DownlinkCommands {
 
 impl DeviceCommands for DownlinkCommands {
     fn send(&self, device: &str, cmd: &wire::Command) -> Result<(), NotifyError> {
+        let acks = self.downlink.command_acks(device, cmd.id);
+        if acks == (CommandAcks::Reported { acked: true }) {
+            return Ok(());
+        }
         if !*self.connected.borrow() {
             return Err(NotifyError::Transient(
                 FailReason::NotConnected,
@@ -49,13 +62,23 @@ impl DeviceCommands for DownlinkCommands {
         }
         let id = DeviceId::new(device)
             .map_err(|e| NotifyError::Permanent(FailReason::BadAddress, format!("{e:?}")))?;
-        if self.downlink.command(&id, cmd) {
-            Ok(())
-        } else {
-            Err(NotifyError::Transient(
+        if !self.downlink.command(&id, cmd) {
+            return Err(NotifyError::Transient(
                 FailReason::NotConnected,
                 "command not queued".into(),
-            ))
+            ));
+        }
+        match acks {
+            CommandAcks::NotReported => Ok(()),
+            // Unknown: not heard from since start-up; it may acknowledge commands, so
+            // the command is kept until its first heartbeat tells.
+            CommandAcks::Unknown | CommandAcks::Reported { .. } => Err(NotifyError::Transient(
+                FailReason::AwaitingAck,
+                format!(
+                    "command {} sent; awaiting the device's acknowledgement",
+                    cmd.id
+                ),
+            )),
         }
     }
 }
@@ -110,6 +133,72 @@ impl Notifier for DeviceNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anxin_firmware::wire::CommandKind;
+    use rumqttc::{AsyncClient, MqttOptions};
+
+    /// Commands over a real downlink whose session is never polled (publishes queue up
+    /// while the event loop, returned to be kept alive, exists).
+    fn commands(connected: bool) -> (DownlinkCommands, Downlink, rumqttc::EventLoop) {
+        let (client, eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 64);
+        let downlink = Downlink::new(client);
+        let (_tx, rx) = watch::channel(connected);
+        (
+            DownlinkCommands::new(downlink.clone(), rx),
+            downlink,
+            eventloop,
+        )
+    }
+
+    fn reason(r: Result<(), NotifyError>) -> Option<FailReason> {
+        r.err().map(|e| e.reason())
+    }
+
+    #[test]
+    fn a_command_to_a_device_that_acknowledges_is_pending_until_its_heartbeat_carries_the_id() {
+        let (c, downlink, _session) = commands(true);
+        let cmd = wire::Command::new(7, CommandKind::AlertReceived);
+        downlink.record_applied("h1-help", Some(0));
+        assert_eq!(
+            reason(c.send("h1-help", &cmd)),
+            Some(FailReason::AwaitingAck)
+        );
+        assert_eq!(
+            reason(c.send("h1-help", &cmd)),
+            Some(FailReason::AwaitingAck)
+        );
+        downlink.record_applied("h1-help", Some(7));
+        assert!(c.send("h1-help", &cmd).is_ok());
+    }
+
+    #[test]
+    fn an_acknowledged_command_is_delivered_even_while_not_connected() {
+        let (c, downlink, _session) = commands(false);
+        let cmd = wire::Command::new(7, CommandKind::AlertReceived);
+        assert_eq!(
+            reason(c.send("h1-help", &cmd)),
+            Some(FailReason::NotConnected)
+        );
+        downlink.record_applied("h1-help", Some(7));
+        assert!(c.send("h1-help", &cmd).is_ok());
+    }
+
+    #[test]
+    fn a_device_without_cmd_in_its_heartbeats_gets_the_command_once_as_before() {
+        let (c, downlink, _session) = commands(true);
+        let cmd = wire::Command::new(7, CommandKind::AlertReceived);
+        downlink.record_applied("h1-help", None);
+        assert!(c.send("h1-help", &cmd).is_ok());
+    }
+
+    #[test]
+    fn a_device_not_heard_since_start_up_is_awaited_like_one_that_acknowledges() {
+        let (c, _downlink, _session) = commands(true);
+        let cmd = wire::Command::new(7, CommandKind::AlertReceived);
+        assert_eq!(
+            reason(c.send("h1-help", &cmd)),
+            Some(FailReason::AwaitingAck)
+        );
+    }
 
     #[test]
     fn the_same_key_gives_the_same_command_id() {

@@ -161,6 +161,9 @@ pub enum FailReason {
     Encode,
     NotConfigured,
     Smtp,
+    /// A device command was published but the device has not acknowledged it yet (by its
+    /// heartbeat's `cmd`): kept pending and resent; not a failure of the channel.
+    AwaitingAck,
 }
 
 impl FailReason {
@@ -178,6 +181,7 @@ impl FailReason {
             FailReason::Encode => "encode",
             FailReason::NotConfigured => "not_configured",
             FailReason::Smtp => "smtp",
+            FailReason::AwaitingAck => "awaiting_ack",
         }
     }
 }
@@ -449,6 +453,8 @@ pub enum SendOutcome {
     Delivered,
     Retry,
     Failed,
+    /// Published to a device, resent until the device acknowledges it.
+    AwaitingAck,
 }
 
 /// Label set `{channel, reason}`.

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anxin_firmware::wire::CommandKind;
 use async_trait::async_trait;
 use futures::StreamExt;
 use prometheus_client::metrics::counter::Counter;
@@ -34,6 +35,11 @@ use crate::telemetry::Metrics;
 const MAX_NAP: Duration = Duration::from_secs(2);
 /// Rows a lane takes per pass.
 const BATCH: i64 = 64;
+
+/// The command kind of a device notification's payload.
+fn command_kind(payload: &serde_json::Value) -> Option<CommandKind> {
+    serde_json::from_value(payload.get("cmd")?.clone()).ok()
+}
 
 /// A notification to put in the outbox.
 #[derive(Debug, Clone)]
@@ -269,7 +275,40 @@ impl Outbox {
         .bind(env.not_before_ms.max(now_ms))
         .execute(&mut *conn)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let inserted = done.rows_affected() > 0;
+        if inserted
+            && env.channel == Channel::Device
+            && let Some(alert_id) = &env.alert_id
+            && command_kind(&env.payload) == Some(CommandKind::AlertAcknowledged)
+        {
+            // "Someone is coming" replaces a "received" of the same alert the device has
+            // not acknowledged yet: resending the older would show it after the newer.
+            // (A repeated press's "received" does not replace the first: each press is
+            // answered.)
+            let pending = sqlx::query(
+                "SELECT id, payload FROM outbox \
+                 WHERE channel = $1 AND alert_id = $2 AND address = $3 AND state = 'pending'",
+            )
+            .bind(Channel::Device.as_str())
+            .bind(alert_id)
+            .bind(&env.address)
+            .fetch_all(&mut *conn)
+            .await?;
+            for r in &pending {
+                let payload: String = r.try_get("payload")?;
+                let older = serde_json::from_str(&payload).ok();
+                if older.as_ref().and_then(command_kind) != Some(CommandKind::AlertReceived) {
+                    continue;
+                }
+                sqlx::query(
+                    "UPDATE outbox SET state = 'superseded' WHERE id = $1 AND state = 'pending'",
+                )
+                .bind(r.try_get::<String, _>("id")?)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(inserted)
     }
 
     /// Marks pending notifications of `alert_id` with one of `purposes` as superseded
@@ -423,6 +462,8 @@ impl Outbox {
             }
             Err(e) => {
                 let reason = e.reason();
+                // Counted under its own reason: an awaited acknowledgement is a delivery in
+                // progress, not a fault of the channel.
                 self.metrics
                     .failures
                     .get_or_create(&FailLabels {
@@ -447,7 +488,13 @@ impl Outbox {
                         h.failed(&row, done_ms, reason.as_str()).await;
                     }
                 } else {
-                    let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+                    // The gateway's own session being down says nothing about the
+                    // receiver: try again soon (the session reconnects within seconds)
+                    // rather than after the backoff of the attempts so far.
+                    let attempts = match reason {
+                        super::FailReason::NotConnected => 1,
+                        _ => u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                    };
                     let next = done_ms + self.cfg.backoff(attempts).as_millis() as i64;
                     sqlx::query(
                         "UPDATE outbox SET next_attempt_ms = $1, last_error = $2 \
@@ -458,8 +505,13 @@ impl Outbox {
                     .bind(&row.id)
                     .execute(self.store.pool())
                     .await?;
-                    self.count(row.channel, SendOutcome::Retry);
-                    warn!(error = %e, retry_in_ms = next - done_ms, "notification not delivered; will retry");
+                    if reason == super::FailReason::AwaitingAck {
+                        self.count(row.channel, SendOutcome::AwaitingAck);
+                        debug!(device_id = %row.address, retry_in_ms = next - done_ms, "command sent; awaiting the device's acknowledgement");
+                    } else {
+                        self.count(row.channel, SendOutcome::Retry);
+                        warn!(error = %e, retry_in_ms = next - done_ms, "notification not delivered; will retry");
+                    }
                 }
             }
         }
@@ -494,12 +546,39 @@ impl Outbox {
         }
     }
 
+    /// Makes every pending device command due now: claims and backoffs taken before a
+    /// restart (a command the previous process sent may have died with its broker) must
+    /// not hold back the elder's feedback. Run once when the lanes start, before this
+    /// process claims anything.
+    async fn release_device_commands(&self) -> Result<u64, sqlx::Error> {
+        let now = self.clock.now_ms();
+        Ok(sqlx::query(
+            "UPDATE outbox SET next_attempt_ms = $1 \
+             WHERE state = 'pending' AND channel = $2 AND next_attempt_ms > $1",
+        )
+        .bind(now)
+        .bind(Channel::Device.as_str())
+        .execute(self.store.pool())
+        .await?
+        .rows_affected())
+    }
+
     async fn lane(
         self: Arc<Self>,
         channel: Channel,
         mut wake: watch::Receiver<u64>,
         cancel: CancellationToken,
     ) {
+        if channel == Channel::Device {
+            match self.release_device_commands().await {
+                Ok(0) => {}
+                Ok(n) => debug!(
+                    commands = n,
+                    "pending device commands due again after start-up"
+                ),
+                Err(e) => warn!(error = %e, "pending device commands not released"),
+            }
+        }
         loop {
             // A send cut short by shutdown keeps its claim and is retried after the lease.
             let pass = tokio::select! {
@@ -523,5 +602,141 @@ impl Outbox {
                 _ = tokio::time::sleep(nap) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::notify::FailReason;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    /// Always answers the same.
+    struct Answer(fn() -> Result<(), NotifyError>);
+
+    #[async_trait]
+    impl super::super::Notifier for Answer {
+        fn channel(&self) -> Channel {
+            Channel::Device
+        }
+        async fn send(&self, _n: &Notification) -> Result<(), NotifyError> {
+            (self.0)()
+        }
+    }
+
+    async fn outbox(dir: &std::path::Path, answer: Answer) -> (Outbox, Arc<Metrics>) {
+        let store = crate::store::open_for_test(dir).await;
+        let metrics = Metrics::new();
+        let mut notifiers: Notifiers = HashMap::new();
+        notifiers.insert(Channel::Device, Arc::new(answer));
+        let clock: SharedClock = Arc::new(ManualClock::new(NOW));
+        let o = Outbox::new(store, clock, NotifyConfig::default(), notifiers, &metrics);
+        (o, metrics)
+    }
+
+    fn command(key: &str, alert: &str, device: &str) -> Envelope {
+        let cmd = if key.ends_with("acknowledged") {
+            "alert_acknowledged"
+        } else {
+            "alert_received"
+        };
+        Envelope {
+            key: key.into(),
+            channel: Channel::Device,
+            recipient: None,
+            address: device.into(),
+            alert_id: Some(alert.into()),
+            purpose: "device_feedback",
+            critical: true,
+            title: String::new(),
+            text: String::new(),
+            payload: serde_json::json!({"cmd": cmd, "cause": "help"}),
+            not_before_ms: NOW,
+        }
+    }
+
+    async fn enqueue(o: &Outbox, env: &Envelope) {
+        let mut conn = o.store.pool().acquire().await.unwrap();
+        assert!(Outbox::enqueue(&mut conn, env, NOW).await.unwrap());
+    }
+
+    fn states(rows: &[OutboxRow]) -> Vec<(&str, &str)> {
+        rows.iter()
+            .map(|r| (r.key.as_str(), r.state.as_str()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn alert_acknowledged_supersedes_pending_alert_received_of_the_same_alert_and_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, _) = outbox(dir.path(), Answer(|| Ok(()))).await;
+        enqueue(&o, &command("a1/d1/received", "a1", "d1")).await;
+        enqueue(&o, &command("a1/d2/received", "a1", "d2")).await;
+        enqueue(&o, &command("a2/d1/received", "a2", "d1")).await;
+        enqueue(&o, &command("a1/d1/received-1", "a1", "d1")).await;
+        enqueue(&o, &command("a1/d1/acknowledged", "a1", "d1")).await;
+        let rows = o.rows(None).await.unwrap();
+        assert_eq!(
+            states(&rows),
+            vec![
+                ("a1/d1/received", "superseded"),
+                ("a1/d2/received", "pending"),
+                ("a2/d1/received", "pending"),
+                ("a1/d1/received-1", "superseded"),
+                ("a1/d1/acknowledged", "pending"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_awaited_acknowledgement_keeps_the_command_pending_retried_within_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, metrics) = outbox(
+            dir.path(),
+            Answer(|| {
+                Err(NotifyError::Transient(
+                    FailReason::AwaitingAck,
+                    "sent".into(),
+                ))
+            }),
+        )
+        .await;
+        enqueue(&o, &command("a1/d1/received", "a1", "d1")).await;
+        assert_eq!(o.deliver_due(Some(Channel::Device)).await.unwrap(), 1);
+        let rows = o.rows(None).await.unwrap();
+        assert_eq!(rows[0].state, "pending");
+        assert_eq!(rows[0].last_error.as_deref(), Some("awaiting_ack"));
+        assert!(
+            rows[0].next_attempt_ms <= NOW + 1_000,
+            "first retry within a second: {}",
+            rows[0].next_attempt_ms - NOW
+        );
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"anxin_notify_sent_total{channel="Device",outcome="AwaitingAck"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"outcome="Retry""#), "{text}");
+        assert!(text.contains(r#"reason="AwaitingAck""#), "{text}");
+    }
+
+    #[tokio::test]
+    async fn pending_device_commands_are_due_again_when_the_lanes_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, _) = outbox(dir.path(), Answer(|| Ok(()))).await;
+        enqueue(&o, &command("a1/d1/received", "a1", "d1")).await;
+        // A claim (or a long backoff) left by a process that was killed.
+        sqlx::query("UPDATE outbox SET next_attempt_ms = $1")
+            .bind(NOW + 60_000)
+            .execute(o.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(o.release_device_commands().await.unwrap(), 1);
+        assert_eq!(o.deliver_due(Some(Channel::Device)).await.unwrap(), 1);
+        assert_eq!(o.rows(None).await.unwrap()[0].state, "sent");
     }
 }
