@@ -374,3 +374,96 @@ async fn concurrent_wrong_guesses_are_refused_before_the_password_check() {
     .await
     .expect("test took too long");
 }
+
+/// Opens a live stream of `s` and reads its `hello`.
+async fn open_stream(s: &Session) -> (reqwest::Response, String) {
+    let mut resp = s.builder("GET", "/stream", None).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut buf = String::new();
+    api_common::next_event(&mut resp, &mut buf, |n, _| n == "hello", common::WAIT)
+        .await
+        .expect("hello");
+    (resp, buf)
+}
+
+/// Whether the stream ends (the server closes it) within `within`.
+async fn ends_within(resp: &mut reqwest::Response, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(_))) => continue,
+            Ok(_) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_has_at_most_four_live_streams_and_logout_ends_them_at_once() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let cw = api.login("cw1").await;
+        let mut open = vec![];
+        for _ in 0..4 {
+            open.push(open_stream(&cw).await);
+        }
+        let r = cw.get("/stream").await;
+        assert_eq!((r.status, r.code()), (429, "rate_limited"), "{}", r.text);
+        assert!(r.headers.contains_key("retry-after"));
+        // Another user is not affected.
+        let cw2 = api.login("cw2").await;
+        let (mut other, _) = open_stream(&cw2).await;
+        // A closed stream gives its slot back.
+        drop(open.pop());
+        let deadline = tokio::time::Instant::now() + common::WAIT;
+        loop {
+            let r = cw.builder("GET", "/stream", None).send().await.unwrap();
+            if r.status().as_u16() == 200 {
+                open.push((r, String::new()));
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the slot came back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Logout ends every stream of the session at once (not at the 15 s re-check).
+        let r = cw.post("/auth/logout", json!({})).await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        for (resp, _) in open.iter_mut() {
+            assert!(
+                ends_within(resp, Duration::from_secs(3)).await,
+                "stream ended"
+            );
+        }
+        assert!(
+            !ends_within(&mut other, Duration::from_millis(300)).await,
+            "another user's stream stays open"
+        );
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_audits_a_household_once_not_per_event() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let cw = api.login("cw1").await;
+        let (mut resp, mut buf) = open_stream(&cw).await;
+        for _ in 0..3 {
+            let id = api_common::raise_help(&api, "h1").await;
+            api_common::next_event(
+                &mut resp,
+                &mut buf,
+                |n, v| n == "alert" && v["id"] == id.as_str(),
+                common::WAIT,
+            )
+            .await
+            .expect("the alert on the stream");
+        }
+        assert_eq!(api.audit_count("h1", "user:cw1", "alert.live").await, 1);
+        api.stop().await;
+    })
+    .await
+    .expect("test took too long");
+}

@@ -230,10 +230,32 @@ pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Sets `user`'s password (argon2id); ends the user's sessions and revokes the user's
-/// API tokens.
+/// Sessions that ended, told to live streams so that theirs end at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndedSessions {
+    /// One session (the SHA-256 of its cookie), at logout.
+    Session(String),
+    /// Every session and token of a user (password change, deactivation).
+    User(UserId),
+}
+
+impl EndedSessions {
+    /// Whether `p`'s credentials are among them.
+    pub fn covers(&self, p: &Principal) -> bool {
+        match (self, &p.via) {
+            (EndedSessions::User(u), _) => *u == p.user.id,
+            (EndedSessions::Session(h), Via::Session { token_hash, .. }) => h == token_hash,
+            (EndedSessions::Session(_), Via::Token { .. }) => false,
+        }
+    }
+}
+
+/// Sets `user`'s password (argon2id); ends the user's sessions (and their live streams)
+/// and revokes the user's API tokens.
 pub async fn set_password(state: &ApiState, user: &UserId, password: &str) -> Result<(), ApiError> {
-    store_password(state.store(), state.auth_now(), user, password).await
+    store_password(state.store(), state.auth_now(), user, password).await?;
+    state.sessions_ended(EndedSessions::User(user.clone()));
+    Ok(())
 }
 
 /// Sets `user`'s password (argon2id) in `store`, and in the same transaction ends the
@@ -285,6 +307,7 @@ pub async fn end_sessions_of(state: &ApiState, user: &UserId) -> Result<(), ApiE
         .bind(user.as_str())
         .execute(state.store().pool())
         .await?;
+    state.sessions_ended(EndedSessions::User(user.clone()));
     Ok(())
 }
 
@@ -508,6 +531,7 @@ pub async fn logout(state: &ApiState, token_hash: &str) -> Result<(), ApiError> 
         .bind(token_hash)
         .execute(state.store().pool())
         .await?;
+    state.sessions_ended(EndedSessions::Session(token_hash.to_string()));
     Ok(())
 }
 

@@ -160,6 +160,10 @@ pub struct Inner {
     household_changes: broadcast::Sender<String>,
     /// Failed logins per (user, address) and per address.
     login_limiter: auth::LoginLimiter,
+    /// Open live streams per user id.
+    stream_slots: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// Sessions that just ended (their live streams end at once).
+    ended_sessions: broadcast::Sender<auth::EndedSessions>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -213,6 +217,8 @@ impl ApiState {
             metrics: ApiMetrics::new(&services.metrics),
             household_changes: broadcast::channel(4096).0,
             login_limiter: auth::LoginLimiter::default(),
+            stream_slots: Default::default(),
+            ended_sessions: broadcast::channel(1024).0,
         }));
         today::spawn_watcher(&state);
         state
@@ -256,6 +262,38 @@ impl ApiState {
     /// The login limiter.
     pub fn login_limiter(&self) -> &auth::LoginLimiter {
         &self.login_limiter
+    }
+
+    /// Takes one of `user`'s live-stream slots, unless `max` are taken.
+    pub fn take_stream_slot(&self, user: &str, max: usize) -> bool {
+        let mut slots = self.stream_slots.lock().unwrap_or_else(|e| e.into_inner());
+        let n = slots.entry(user.to_string()).or_default();
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Gives a live-stream slot of `user` back.
+    pub fn release_stream_slot(&self, user: &str) {
+        let mut slots = self.stream_slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = slots.get_mut(user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                slots.remove(user);
+            }
+        }
+    }
+
+    /// Tells live streams that sessions ended.
+    pub fn sessions_ended(&self, e: auth::EndedSessions) {
+        let _ = self.ended_sessions.send(e);
+    }
+
+    /// Sessions that end from now on.
+    pub fn ended_sessions(&self) -> broadcast::Receiver<auth::EndedSessions> {
+        self.ended_sessions.subscribe()
     }
 
     /// Now, for authentication (wall clock).

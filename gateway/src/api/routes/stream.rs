@@ -9,11 +9,14 @@
 //! | `installation` | [`InstallationEvent`] | technicians and administrators: an installation test in their scope started, checked a device off, or ended |
 //! | `resync` | `{}` | the stream fell behind: re-read the lists |
 //!
-//! Every push of household data is in the audit trail (`household.live`,
-//! `household.installation_live`). The stream
-//! re-checks the session every 15 s and ends when it has ended; the household scope is
-//! re-read then too.
+//! Household data pushed on a stream is in the audit trail (`alert.live`,
+//! `household.live`, `household.installation_live`) once per stream and household, not
+//! per event. A user has at most [`MAX_STREAMS_PER_USER`] streams open (429 past it).
+//! A stream ends at once when its session is logged out or its user's sessions are
+//! ended (a password change); it re-checks the session every 15 s too, and the
+//! household scope then.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -23,9 +26,9 @@ use futures::Stream;
 use tokio::sync::{broadcast, mpsc};
 
 use super::super::ApiState;
-use super::super::auth::{self as a, Principal};
+use super::super::auth::{self as a, EndedSessions, Principal};
 use super::super::authz::{self, CARE, TECH};
-use super::super::error::ApiResult;
+use super::super::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use super::super::openapi::Denied;
 use super::super::today;
 use super::super::views::HouseholdEvent;
@@ -37,12 +40,16 @@ use crate::workflow::HouseholdId;
 /// How often the stream re-checks the session and the scope.
 const RECHECK: Duration = Duration::from_secs(15);
 
-/// Counts the stream while it lives.
-struct Live(ApiState);
+/// Most live streams one user may have open at once.
+pub const MAX_STREAMS_PER_USER: usize = 4;
+
+/// Counts the stream (and its user's slot) while it lives.
+struct Live(ApiState, String);
 
 impl Drop for Live {
     fn drop(&mut self) {
         self.0.metrics().stream(-1);
+        self.0.release_stream_slot(&self.1);
     }
 }
 
@@ -56,6 +63,7 @@ impl Drop for Live {
     tag = "stream",
     responses(
         (status = 200, description = "Server-sent events: hello, alert (AlertView), household (HouseholdEvent), installation (InstallationEvent: technicians and administrators), resync", content_type = "text/event-stream"),
+        (status = 429, description = "The user has the most live streams open already; see Retry-After", body = ErrorBody, content_type = "application/json"),
         Denied,
     )
 )]
@@ -64,6 +72,18 @@ pub async fn stream(
     p: Principal,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let vis = authz::visibility(&s, &p.user).await?;
+    if !s.take_stream_slot(p.user.id.as_str(), MAX_STREAMS_PER_USER) {
+        tracing::info!(user_id = %p.user.id, "live stream refused: too many open");
+        return Err(ApiError {
+            retry_after_s: Some(RECHECK.as_secs()),
+            ..ApiError::new(
+                ErrorCode::RateLimited,
+                format!("at most {MAX_STREAMS_PER_USER} live streams per user"),
+            )
+        });
+    }
+    let live = Live(s.clone(), p.user.id.as_str().to_string());
+    let ended = s.ended_sessions();
     let (tx, rx) = mpsc::channel::<Event>(64);
     let alerts = s.workflow().alert_changes();
     let households = s.household_changes();
@@ -77,14 +97,7 @@ pub async fn stream(
     tracing::info!(user_id = %p.user.id, "live stream opened");
     let cancel = s.services().cancel.clone();
     s.services().tasks.spawn(run(
-        s.clone(),
-        p,
-        vis,
-        tx,
-        alerts,
-        households,
-        tests,
-        cancel,
+        live, p, vis, tx, alerts, households, tests, ended, cancel,
     ));
     let events =
         futures::stream::unfold(
@@ -100,18 +113,30 @@ fn event(name: &str, data: &impl serde::Serialize) -> Option<Event> {
 
 #[allow(clippy::too_many_arguments)]
 async fn run(
-    s: ApiState,
+    live: Live,
     p: Principal,
     mut vis: authz::Visibility,
     tx: mpsc::Sender<Event>,
     mut alerts: broadcast::Receiver<crate::workflow::Alert>,
     mut households: broadcast::Receiver<String>,
     mut tests: Option<broadcast::Receiver<TestEvent>>,
+    mut ended: broadcast::Receiver<EndedSessions>,
     cancel: tokio_util::sync::CancellationToken,
 ) {
-    let _live = Live(s.clone());
+    let s = live.0.clone();
+    // (action, household) already in the audit trail for this stream.
+    let mut audited: HashSet<(&'static str, String)> = HashSet::new();
+    let mut audit_once = async |what: &'static str, h: &str| -> bool {
+        if audited.contains(&(what, h.to_string())) {
+            return true;
+        }
+        let ok = s.audit_reads(&p.actor(), [h], what).await.is_ok();
+        if ok {
+            audited.insert((what, h.to_string()));
+        }
+        ok
+    };
     let tiles = CARE.contains(&p.user.role);
-    let actor = p.actor();
     let send = |e: Option<Event>| {
         let tx = tx.clone();
         async move {
@@ -136,7 +161,7 @@ async fn run(
                     if authz::sees_alert(&p.user, &vis, alert.audience, alert.household_id.as_deref()) {
                         let Ok(v) = view(&s, &alert).await else { continue };
                         if let Some(h) = &alert.household_id
-                            && s.audit_reads(&actor, [h.as_str()], "alert.live").await.is_err()
+                            && !audit_once("alert.live", h.as_str()).await
                         {
                             continue;
                         }
@@ -155,10 +180,7 @@ async fn run(
                 Ok(e) => {
                     let e = InstallationEvent::from(e);
                     if vis.sees(&e.household_id) {
-                        if s.audit_reads(&actor, [e.household_id.as_str()], "household.installation_live")
-                            .await
-                            .is_err()
-                        {
+                        if !audit_once("household.installation_live", e.household_id.as_str()).await {
                             continue;
                         }
                         if !send(event("installation", &e)).await {
@@ -175,6 +197,18 @@ async fn run(
                 Ok(h) => touched = Some(h),
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     if !send(event("resync", &serde_json::json!({}))).await { break }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            e = ended.recv() => match e {
+                Ok(e) if e.covers(&p) => {
+                    tracing::info!(user_id = %p.user.id, "live stream ended with its session");
+                    break;
+                }
+                Ok(_) => {}
+                // Missed some: the session may be among them.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if !a::session_alive(&s, &p).await { break }
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -199,10 +233,7 @@ async fn run(
                 continue;
             };
             let Some(tile) = t.pop() else { continue };
-            if s.audit_reads(&actor, [h.as_str()], "household.live")
-                .await
-                .is_err()
-            {
+            if !audit_once("household.live", h.as_str()).await {
                 continue;
             }
             if !send(event("household", &HouseholdEvent { tile })).await {
