@@ -467,3 +467,82 @@ async fn a_live_stream_audits_a_household_once_not_per_event() {
     .await
     .expect("test took too long");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_control_and_bidi_characters_are_refused_alike_on_both_backends() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        // Anonymous: the login's user id.
+        let r = api
+            .anonymous()
+            .post("/auth/login", json!({"user_id": "cw1\u{0}", "password": PASSWORD}))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.json["field"], "user_id");
+        let cw = api.login("cw1").await;
+        // Paths and queries.
+        for path in ["/needs?assignee_id=%00", "/alerts/al-%00", "/households/h1%E2%80%AE"] {
+            let r = cw.get(path).await;
+            assert_eq!(r.status, 400, "{path}: {}", r.text);
+            assert_eq!(r.code(), "bad_request", "{path}");
+        }
+        // Bodies: free text, wherever it sits.
+        let r = cw
+            .post(
+                "/contacts",
+                json!({"household_id": "h1", "method": "phone", "outcome": "elder_ok",
+                       "note": "一切正常\u{0}"}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.json["field"], "note");
+        let admin = api.login("admin1").await;
+        for (id, name) in [("../etc", "测试"), ("cw9", "王\u{202E}五"), ("cw9\u{0}", "王五")] {
+            let r = admin
+                .post("/users", json!({"id": id, "name": name, "role": "caseworker", "committee_id": "c1"}))
+                .await;
+            assert_eq!(r.status, 400, "{id:?} {name:?}: {}", r.text);
+        }
+        // A reference to a committee that does not exist is a bad field, not a 500.
+        let r = admin
+            .post("/users", json!({"id": "cw9", "name": "王五", "role": "caseworker", "committee_id": "c-none"}))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.json["field"], "committee_id");
+        // Nothing of it was stored.
+        assert!(api.gw.workflow.user(&anxin_gateway::workflow::UserId("cw9".into())).await.is_err());
+        // Counted by reason.
+        let text = api.gw.metrics.encode();
+        assert!(common::metric(&text, "anxin_api_input_rejected_total", "reason=\"nul\"") >= 4.0, "{text}");
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_outside_2000_to_2100_are_refused_and_overflow_nothing() {
+    tokio::time::timeout(TEST, async {
+        let api = Api::start().await;
+        let cw = api.login("cw1").await;
+        for at in [i64::MIN, 0, 86_400_000] {
+            let r = cw
+                .post(
+                    "/contacts",
+                    json!({"household_id": "h1", "method": "phone", "outcome": "elder_ok", "at_ms": at}),
+                )
+                .await;
+            assert_eq!(r.status, 400, "at_ms {at}: {}", r.text);
+            assert_eq!(r.json["field"], "at_ms");
+        }
+        // Once a handler panicked on this (7 days before i64::MIN).
+        let r = cw
+            .get("/households/h1/history?measurement=activity&to_ms=-9223372036854775808")
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.json["field"], "to_ms");
+        let r = cw.get("/alerts?from_ms=0").await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    })
+    .await
+    .expect("in time");
+}

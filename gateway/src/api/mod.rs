@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod routes;
 pub mod today;
+pub mod validate;
 pub mod views;
 
 use std::sync::Arc;
@@ -77,6 +78,7 @@ pub struct ApiMetrics {
     errors: Family<CodeLabels, Counter>,
     logins: Family<OutcomeLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
+    input_rejected: Family<ReasonLabels, Counter>,
     stream_clients: Gauge,
 }
 
@@ -87,6 +89,7 @@ impl ApiMetrics {
             errors: Family::default(),
             logins: Family::default(),
             refused: Family::default(),
+            input_rejected: Family::default(),
             stream_clients: Gauge::default(),
         };
         m.register(
@@ -110,6 +113,11 @@ impl ApiMetrics {
             a.refused.clone(),
         );
         m.register(
+            "anxin_api_input_rejected",
+            "Requests refused by the input-validation layer, by reason",
+            a.input_rejected.clone(),
+        );
+        m.register(
             "anxin_api_stream_clients",
             "Open live streams (server-sent events)",
             a.stream_clients.clone(),
@@ -131,6 +139,13 @@ impl ApiMetrics {
             auth::Refused::User => "user",
         };
         self.refused.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// Counts a request refused by [`validate`].
+    pub fn input_rejected(&self, reason: &'static str) {
+        self.input_rejected
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// A live stream opened (+1) or closed (-1).
@@ -378,6 +393,10 @@ pub fn router(state: ApiState) -> Router {
     ))
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        validate::reject_bad_input,
+    ))
     .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
     .with_state(state)
 }

@@ -313,6 +313,26 @@ impl WorkflowHandle {
         })?;
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
+        // A reference to a committee or street that does not exist is the caller's
+        // mistake, said as such, not a foreign-key failure of the store.
+        for (field, table, id) in [
+            ("committee_id", "committees", &u.committee_id),
+            ("street_id", "streets", &u.street_id),
+        ] {
+            let Some(id) = id else { continue };
+            let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT 1 AS one FROM {table} WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if found.is_none() {
+                return Err(WorkflowError::Invalid {
+                    field,
+                    reason: format!("no such {}", &table[..table.len() - 1]),
+                });
+            }
+        }
         upsert_user_tx(&mut tx, u, role, &channels, now).await?;
         audit::record(
             &mut tx,

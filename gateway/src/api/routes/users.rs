@@ -87,6 +87,7 @@ pub async fn upsert(
     p: Principal,
     ApiJson(u): ApiJson<UserInput>,
 ) -> ApiResult<axum::Json<UserView>> {
+    crate::api::validate::id_field("id", &u.id)?;
     if let Some(pw) = &u.password {
         a::check_password_rules(pw)?;
     }
