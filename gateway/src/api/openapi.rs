@@ -170,7 +170,38 @@ pub fn routes() -> OpenApiRouter<ApiState> {
 
 /// The whole document.
 pub fn document_value() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
+    let mut doc = routes().into_openapi();
+    every_operation_may_answer_400(&mut doc);
+    doc
+}
+
+/// Every request passes the input-validation layer (`api::validate`) before its route,
+/// so every operation may answer 400: the response is added where a route's own list
+/// does not have it.
+fn every_operation_may_answer_400(doc: &mut utoipa::openapi::OpenApi) {
+    let bad = doc.paths.paths.values().find_map(|item| {
+        [&item.get, &item.put, &item.post, &item.delete]
+            .into_iter()
+            .flatten()
+            .find_map(|op| op.responses.responses.get("400").cloned())
+    });
+    let Some(bad) = bad else { return };
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .entry("400".to_string())
+                .or_insert_with(|| bad.clone());
+        }
+    }
 }
 
 /// The document as JSON text (built once).
