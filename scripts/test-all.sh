@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # --- what the tests need -----------------------------------------------------------
-APT_PACKAGES=(mosquitto mosquitto-clients qemu-system-arm victoria-metrics chromium chromium-driver fonts-noto-cjk curl)
+APT_PACKAGES=(mosquitto mosquitto-clients qemu-system-arm victoria-metrics chromium chromium-driver fonts-noto-cjk curl postgresql-15)
 # Microcontroller targets: the firmware library cross-builds for the first two; the
 # pendant image (firmware/pendant, QEMU lm3s6965evb) is Cortex-M3.
 RUST_TARGETS=(thumbv7em-none-eabihf riscv32imc-unknown-none-elf thumbv7m-none-eabi)
@@ -37,6 +37,7 @@ done
 step "format"
 cargo fmt --all -- --check
 cargo fmt --manifest-path firmware/pendant/Cargo.toml -- --check
+cargo fmt --manifest-path tests/fuzz/Cargo.toml -- --check
 
 step "firmware: no_std cross-builds"
 for t in "${LIB_TARGETS[@]}"; do
@@ -46,6 +47,24 @@ done
 
 step "tests (unit, golden, integration, end-to-end)"
 cargo test --workspace --all-features
+
+step "tests on PostgreSQL 15: every gateway test again, its stores on the second engine"
+# `common::loopback_config` and the library's store tests put each store in a fresh
+# database of this server when ANXIN_TEST_POSTGRES is set; tests of the SQLite file
+# itself (the disk-full fault) keep SQLite.
+eval "$(scripts/pg-test-server.sh start)"
+trap 'scripts/pg-test-server.sh stop "$PG_TEST_DIR"' EXIT
+echo "PostgreSQL test server: $ANXIN_TEST_POSTGRES (pid $PG_TEST_PID)"
+cargo test -p anxin-gateway --all-features
+scripts/pg-test-server.sh stop "$PG_TEST_DIR"
+trap - EXIT
+unset ANXIN_TEST_POSTGRES PG_TEST_PID PG_TEST_DIR
+
+step "fuzzing: wire decoders and provisioning blob (cargo-fuzz, bounded)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+
+step "fuzzing: the HTTP API from its OpenAPI document (Schemathesis, bounded)"
+ANXIN_BIN="${CARGO_TARGET_DIR:-target}/debug/anxin" scripts/api-fuzz.sh "${API_FUZZ_EXAMPLES:-10}"
 
 step "clippy"
 cargo clippy -q --workspace --all-targets --all-features -- -D warnings
