@@ -233,6 +233,7 @@ async fn the_blob_written_by_the_cli_is_read_by_the_firmware_and_refused_once_da
                 .contains("pattern read anxin/v1/dev/%u/down/#")
         );
         let rotated = p.rotate("h0007-help", "test").await.unwrap();
+        let conf = dir.path().join("anxin.conf");
         anxin(
             dir.path(),
             &[
@@ -241,10 +242,17 @@ async fn the_blob_written_by_the_cli_is_read_by_the_firmware_and_refused_once_da
                 pw.to_str().unwrap(),
                 "--acl-file",
                 acl.to_str().unwrap(),
+                "--conf-file",
+                conf.to_str().unwrap(),
             ],
         )
         .await
         .unwrap();
+        // The settings to include from mosquitto.conf cap the packet size as the
+        // embedded broker does.
+        let settings = std::fs::read_to_string(&conf).unwrap();
+        assert!(settings.contains("max_packet_size 4096"), "{settings}");
+        assert!(settings.contains("allow_anonymous false"), "{settings}");
         let entry = std::fs::read_to_string(&pw).unwrap();
         let hash = entry.trim().split_once(':').unwrap().1;
         assert!(mosquitto_verify(hash, rotated.secret.expose().as_bytes()));

@@ -12,7 +12,7 @@
 //! anxin device revoke h0001-door
 //! anxin device blob h0001-door --secret <the secret shown at registration> --out f.bin
 //! anxin device flash-command f.bin --target esp32c3 --port /dev/ttyACM0
-//! anxin device mosquitto-files --password-file anxin.passwd --acl-file anxin.acl
+//! anxin device mosquitto-files --password-file anxin.passwd --acl-file anxin.acl [--conf-file anxin.conf]
 //! anxin device test start h0001 --minutes 30 --wait
 //! anxin device test status h0001 | anxin device test stop h0001
 //! anxin device orders [--all] | anxin device close-order 12 --resolution "new battery"
@@ -178,6 +178,11 @@ pub enum DeviceCommand {
         /// mosquitto `acl_file`.
         #[arg(long, value_name = "FILE")]
         acl_file: PathBuf,
+        /// Also write the settings to include from `mosquitto.conf`: no anonymous
+        /// clients, these two files, and `max_packet_size` as the embedded broker has it
+        /// (a restart of mosquitto applies it).
+        #[arg(long, value_name = "FILE")]
+        conf_file: Option<PathBuf>,
     },
     /// Installation tests.
     Test {
@@ -568,8 +573,16 @@ pub async fn run(args: DeviceArgs) -> anyhow::Result<()> {
         DeviceCommand::MosquittoFiles {
             password_file,
             acl_file,
+            conf_file,
         } => {
             let n = p.write_mosquitto_files(password_file, acl_file).await?;
+            if let Some(conf) = conf_file {
+                crate::provision::mosquitto::write_atomic(
+                    conf,
+                    &crate::provision::mosquitto::conf_file(password_file, acl_file),
+                )?;
+                println!("mosquitto settings written to {}", conf.display());
+            }
             println!(
                 "{n} logins written to {}; ACL to {}. Reload mosquitto (SIGHUP) to apply.",
                 password_file.display(),
