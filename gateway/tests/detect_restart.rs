@@ -11,7 +11,7 @@ use anxin_firmware::wire::EventBody;
 use anxin_gateway::clock::{Clock, SystemClock, WarpedClock};
 use anxin_gateway::store::{NewDevice, NewHousehold, Store};
 use common::RawDevice;
-use common::process::{AnxinProcess, free_port, wait_port};
+use common::process::{AnxinProcess, wait_port};
 use sqlx::Row;
 
 const SPEED: f64 = 60.0;
@@ -39,22 +39,11 @@ async fn alerts(store: &Store) -> (Vec<(String, i64)>, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_inactivity_alert_fires_once_at_its_time_across_a_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("anxin.db");
-    let url = format!("sqlite://{}", db.display());
-    let (mqtt, real0) = (free_port(), SystemClock.now_ms());
-    let virt0 = 1_796_000_400_000; // 2026-11-25T09:00 Shanghai
-    let config = dir.path().join("anxin.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[general]
-data_dir = "{dir}"
-[broker]
-listen = "127.0.0.1:{mqtt}"
-auth = "open"
-[http]
-listen = "127.0.0.1:0"
-[clock]
+    let (real0, virt0) = (SystemClock.now_ms(), 1_796_000_400_000); // 2026-11-25T09:00 Shanghai
+    let run = common::process::write_config(
+        dir.path(),
+        &format!(
+            r#"[clock]
 speed = {SPEED}
 real_origin_ms = {real0}
 virtual_origin_ms = {virt0}
@@ -66,11 +55,10 @@ threshold_slack_min = 0
 default_heartbeat_s = 3600
 recovery_grace_s = 5
 snapshot_interval_s = 1
-"#,
-            dir = dir.path().display()
+"#
         ),
-    )
-    .unwrap();
+    );
+    let (config, url, mqtt) = (run.path, run.store_url, run.mqtt_port);
     let clock = WarpedClock::new(real0, virt0, SPEED);
     {
         let store = Store::open(&url).await.unwrap();

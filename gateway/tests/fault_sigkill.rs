@@ -15,7 +15,7 @@ use std::time::Duration;
 use anxin_firmware::wire::{EventBody, HelpAction};
 use anxin_gateway::store::{NewDevice, NewHousehold, Store};
 use common::RawDevice;
-use common::process::{AnxinProcess, free_port, wait_port};
+use common::process::{AnxinProcess, wait_port};
 use rand::Rng;
 use sqlx::Row;
 use tokio::sync::Mutex;
@@ -126,31 +126,8 @@ impl Dev {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_sigkills_under_load_lose_nothing_acknowledged_and_raise_the_help_alert_once() {
     let dir = tempfile::tempdir().unwrap();
-    let url = match common::test_store_url() {
-        u if u.is_empty() => format!("sqlite://{}", dir.path().join("anxin.db").display()),
-        u => u,
-    };
-    let mqtt = free_port();
-    let config = dir.path().join("anxin.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[general]
-data_dir = "{dir}"
-[store]
-url = "{url}"
-[broker]
-listen = "127.0.0.1:{mqtt}"
-auth = "open"
-[http]
-listen = "127.0.0.1:0"
-[detect]
-snapshot_interval_s = 1
-"#,
-            dir = dir.path().display()
-        ),
-    )
-    .unwrap();
+    let run = common::process::write_config(dir.path(), "[detect]\nsnapshot_interval_s = 1\n");
+    let (config, url, mqtt) = (run.path, run.store_url, run.mqtt_port);
     let mut ids = Vec::new();
     {
         let store = Store::open(&url).await.unwrap();

@@ -12,7 +12,7 @@ use anxin_firmware::wire::{
 };
 use anxin_gateway::notify::command_id;
 use anxin_gateway::store::{NewDevice, NewHousehold, Store};
-use common::process::{AnxinProcess, free_port, wait_port};
+use common::process::{AnxinProcess, wait_port};
 use common::{RawDevice, WAIT, now_ms};
 use sqlx::Row;
 
@@ -165,29 +165,8 @@ async fn a_command_is_resent_with_the_same_id_until_the_devices_heartbeat_acknow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_received_reaches_the_device_after_a_sigkill_before_the_device_acknowledged_it() {
     let dir = tempfile::tempdir().unwrap();
-    let url = match common::test_store_url() {
-        u if u.is_empty() => format!("sqlite://{}", dir.path().join("anxin.db").display()),
-        u => u,
-    };
-    let mqtt = free_port();
-    let config = dir.path().join("anxin.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[general]
-data_dir = "{dir}"
-[store]
-url = "{url}"
-[broker]
-listen = "127.0.0.1:{mqtt}"
-auth = "open"
-[http]
-listen = "127.0.0.1:0"
-"#,
-            dir = dir.path().display()
-        ),
-    )
-    .unwrap();
+    let run = common::process::write_config(dir.path(), "");
+    let (config, url, mqtt) = (run.path, run.store_url, run.mqtt_port);
     let store = Store::open(&url).await.unwrap();
     store
         .upsert_households(

@@ -53,3 +53,41 @@ pub async fn wait_port(port: u16) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// What [`write_config`] wrote: the file, the store's URL and the broker's port.
+pub struct RunConfig {
+    /// The configuration file to pass to [`AnxinProcess::run`].
+    pub path: std::path::PathBuf,
+    /// The store (SQLite in the directory, or a fresh PostgreSQL database on the test
+    /// pass's server), for the test to open too.
+    pub store_url: String,
+    /// The embedded broker's loopback port.
+    pub mqtt_port: u16,
+}
+
+/// Writes `anxin.toml` in `dir` for `anxin run`: data directory, store, the embedded
+/// broker on a free loopback port in open mode, HTTP on any port, then `extra` (more
+/// sections, TOML).
+pub fn write_config(dir: &std::path::Path, extra: &str) -> RunConfig {
+    let store_url = match super::test_store_url_in(dir) {
+        u if u.is_empty() => format!("sqlite://{}", dir.join("anxin.db").display()),
+        u => u,
+    };
+    let mqtt_port = free_port();
+    let path = dir.join("anxin.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[general]\ndata_dir = \"{}\"\n[store]\nurl = \"{store_url}\"\n\
+             [broker]\nlisten = \"127.0.0.1:{mqtt_port}\"\nauth = \"open\"\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n{extra}",
+            dir.display()
+        ),
+    )
+    .expect("writing anxin.toml");
+    RunConfig {
+        path,
+        store_url,
+        mqtt_port,
+    }
+}
