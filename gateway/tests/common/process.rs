@@ -32,6 +32,20 @@ impl AnxinProcess {
     }
 }
 
+impl AnxinProcess {
+    /// Resident memory of the process now, in KiB (Linux `/proc`).
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
 impl Drop for AnxinProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
