@@ -55,7 +55,19 @@ step "tests on PostgreSQL 15: every gateway test again, its stores on the second
 eval "$(scripts/pg-test-server.sh start)"
 trap 'scripts/pg-test-server.sh stop "$PG_TEST_DIR"' EXIT
 echo "PostgreSQL test server: $ANXIN_TEST_POSTGRES (pid $PG_TEST_PID)"
-cargo test -p anxin-gateway --all-features
+# The test binaries of the pass above, run again: `cargo test -p anxin-gateway` would
+# resolve features differently from the workspace build and compile everything anew.
+mapfile -t GATEWAY_TESTS < <(cargo test --workspace --all-features --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"] \
+            and "anxin-gateway" in m["package_id"]:
+        print(m["executable"])')
+((${#GATEWAY_TESTS[@]} > 10)) || { echo "gateway test binaries not found" >&2; exit 1; }
+for t in "${GATEWAY_TESTS[@]}"; do
+  (cd gateway && "$t" -q)
+done
 scripts/pg-test-server.sh stop "$PG_TEST_DIR"
 trap - EXIT
 unset ANXIN_TEST_POSTGRES PG_TEST_PID PG_TEST_DIR
