@@ -146,32 +146,50 @@ impl Drop for Mosquitto {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oversized_publish_behind_mosquitto_is_counted_and_ingest_goes_on() {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    // No packet cap in mosquitto: the gateway's own session must survive the message.
-    let broker = Mosquitto::start(&[]).await;
+/// A gateway on `broker` with household `hh` and its door `{hh}-door` connected, and a
+/// second client of that device that has just published 2 MiB at QoS 1 on the door's
+/// event topic (its event loop is returned to read what mosquitto answers).
+async fn behind_mosquitto_with_a_big_publish(
+    broker: &Mosquitto,
+    hh: &str,
+) -> (
+    tempfile::TempDir,
+    anxin_gateway::app::Gateway,
+    RawDevice,
+    rumqttc::AsyncClient,
+    rumqttc::EventLoop,
+) {
+    use rumqttc::{AsyncClient, MqttOptions, QoS};
     let dir = tempfile::tempdir().unwrap();
     let mut config = loopback_config(dir.path());
     config.mqtt.mode = anxin_gateway::config::MqttMode::External;
     config.mqtt.host = "127.0.0.1".into();
     config.mqtt.port = broker.port;
     let gw = start(config).await;
-    register(&gw, "hb", &[("hb-door", "door")]).await;
-    let mut d = RawDevice::connect("hb-door", broker.addr()).await;
-
-    // 2 MiB on the device's own event topic, at QoS 1, from a client that allows it.
-    let mut o = MqttOptions::new("hb-door-big", "127.0.0.1", broker.port);
+    let door = format!("{hh}-door");
+    register(&gw, hh, &[(door.as_str(), "door")]).await;
+    let d = RawDevice::connect(&door, broker.addr()).await;
+    let mut o = MqttOptions::new(format!("{door}-big"), "127.0.0.1", broker.port);
     o.set_max_packet_size(4 << 20, 4 << 20);
-    let (big, mut el) = AsyncClient::new(o, 16);
+    let (big, el) = AsyncClient::new(o, 16);
     big.publish(
-        "anxin/v1/dev/hb-door/up/event",
+        format!("anxin/v1/dev/{door}/up/event"),
         QoS::AtLeastOnce,
         false,
         vec![b'x'; 2 << 20],
     )
     .await
     .unwrap();
+    (dir, gw, d, big, el)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_publish_behind_mosquitto_is_counted_and_ingest_goes_on() {
+    use rumqttc::{Event, Packet};
+    // No packet cap in mosquitto: the gateway's own session must survive the message.
+    let broker = Mosquitto::start(&[]).await;
+    // 2 MiB on the device's own event topic, at QoS 1, from a client that allows it.
+    let (_dir, gw, mut d, _big, mut el) = behind_mosquitto_with_a_big_publish(&broker, "hb").await;
     tokio::time::timeout(WAIT, async {
         loop {
             if let Ok(Event::Incoming(Packet::PubAck(_))) = el.poll().await {
@@ -202,29 +220,10 @@ async fn an_oversized_publish_behind_mosquitto_is_counted_and_ingest_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_with_the_generated_cap_refuses_an_oversized_publish() {
     use anxin_gateway::provision::mosquitto::MAX_PACKET_SIZE;
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    use rumqttc::{Event, Packet};
     let cap = format!("max_packet_size {MAX_PACKET_SIZE}");
     let broker = Mosquitto::start(&[&cap]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = loopback_config(dir.path());
-    config.mqtt.mode = anxin_gateway::config::MqttMode::External;
-    config.mqtt.host = "127.0.0.1".into();
-    config.mqtt.port = broker.port;
-    let gw = start(config).await;
-    register(&gw, "hc", &[("hc-door", "door")]).await;
-    let mut d = RawDevice::connect("hc-door", broker.addr()).await;
-
-    let mut o = MqttOptions::new("hc-door-big", "127.0.0.1", broker.port);
-    o.set_max_packet_size(4 << 20, 4 << 20);
-    let (big, mut el) = AsyncClient::new(o, 16);
-    big.publish(
-        "anxin/v1/dev/hc-door/up/event",
-        QoS::AtLeastOnce,
-        false,
-        vec![b'x'; 2 << 20],
-    )
-    .await
-    .unwrap();
+    let (_dir, gw, mut d, _big, mut el) = behind_mosquitto_with_a_big_publish(&broker, "hc").await;
     let outcome = tokio::time::timeout(WAIT, async {
         loop {
             match el.poll().await {
