@@ -65,6 +65,104 @@ fn a_malformed_row_is_reported_with_its_line_number() {
     assert_eq!(e.map(|_| ()), Err(trace::TraceError::NoSamples));
 }
 
+/// The fixture as another export of the same recording might write it: UTF-8 byte-order
+/// mark, the publisher's header without `%`, CRLF line ends, blank and whitespace-only
+/// lines, decimal commas, an extra column, an empty `Sample No`, a row of another
+/// sensor with a damaged value, and a truncated last line.
+fn as_republished(original: &str) -> String {
+    let mut out =
+        String::from("\u{feff}Universidad de Malaga - ETSI de Telecomunicacion (Spain)\r\n");
+    out.push_str("   \r\n");
+    out.push_str("TimeStamp; Sample No; X-Axis; Y-Axis; Z-Axis; Sensor Type; Sensor ID;\r\n");
+    out.push_str("\r\n");
+    for (i, line) in original.lines().filter(|l| !l.starts_with('%')).enumerate() {
+        let mut f: Vec<String> = line.split(';').map(str::to_string).collect();
+        if i % 7 == 3 {
+            f[1].clear();
+        }
+        let row = f.join(";").replace('.', ",");
+        out.push_str(&format!("{row};extra;\r\n"));
+        if i % 50 == 10 {
+            out.push_str("\t \r\n");
+        }
+        if i == 20 {
+            out.push_str("120;0;0,1;n/a;0,2;0;3\r\n");
+        }
+    }
+    out.push_str("6499;1;0,97");
+    out
+}
+
+#[test]
+fn the_reader_accepts_the_files_as_published_and_as_re_saved() {
+    let original = std::fs::read_to_string(fixtures().join(FALL)).expect("fixture");
+    let clean = trace::read_umafall(FALL, &original, Position::Chest, 50, true).expect("parse");
+    assert_eq!(clean.skipped_rows, 0);
+    let messy = as_republished(&original);
+    // the unchanged reader refused this at its first line ("unparsable data row")
+    let t = trace::read_umafall(FALL, &messy, Position::Chest, 50, true).expect("tolerant parse");
+    assert_eq!(t.periods, clean.periods);
+    assert_eq!(t.times_ms, clean.times_ms);
+    assert_eq!(
+        t.skipped_rows, 2,
+        "the damaged row and the truncated last line"
+    );
+    // lone-CR line ends and tabs, as one more editor writes them
+    let tabs = original.replace(';', "\t").replace('\n', "\r");
+    let t = trace::read_umafall(FALL, &tabs, Position::Chest, 50, true).expect("tabs, CR");
+    assert_eq!(t.periods, clean.periods);
+    // UTF-16 (a file saved as "Unicode" on Windows), with and without its mark
+    let le: Vec<u8> = original.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let with_bom: Vec<u8> = [0xFF, 0xFE].into_iter().chain(le.iter().copied()).collect();
+    for bytes in [le, with_bom] {
+        let text = trace::decode_text(&bytes);
+        let t = trace::read_umafall(FALL, &text, Position::Chest, 50, true).expect("utf-16");
+        assert_eq!(t.periods, clean.periods);
+    }
+    assert_eq!(
+        trace::decode_text(b"caf\xe9"),
+        "café",
+        "Latin-1 stays the default"
+    );
+}
+
+#[test]
+fn the_header_s_sensor_table_and_column_names_are_followed() {
+    // this recording numbers the chest SensorTag 2 and puts Sensor ID before the axes
+    let text = "%C4:BE:84:70:64:8A; 2; CHEST; SensorTag\n\
+                %C4:BE:84:71:A5:02; 1; WAIST; SensorTag\n\
+                % TimeStamp; Sensor ID; Sensor Type; X-Axis; Y-Axis; Z-Axis\n\
+                100;2;0;0.0;1.0;0.0\n\
+                100;1;0;0.5;0.5;0.5\n\
+                150;2;0;0.0;0.0;1.0\n";
+    let t = trace::read_umafall(FALL, text, Position::Chest, 50, false).expect("parse");
+    let mg: Vec<[i16; 3]> = t
+        .periods
+        .iter()
+        .flatten()
+        .map(|a| [a.x_mg, a.y_mg, a.z_mg])
+        .collect();
+    assert_eq!(mg, vec![[0, 1000, 0], [0, 0, 1000]]);
+    let t = trace::read_umafall(FALL, text, Position::Waist, 50, false).expect("parse");
+    assert_eq!(t.periods.len(), 1);
+}
+
+#[test]
+fn a_file_of_mostly_unreadable_rows_is_refused_not_emptied() {
+    let mut text = String::from("% header\n");
+    for i in 0..20 {
+        text.push_str(&format!("{};{i};0.1;0.9;0.1;0;1\n", 100 + 50 * i));
+    }
+    text.push_str("1100;20;zero;0.9;0.1;0;1\n");
+    let t = trace::read_umafall(FALL, &text, Position::Chest, 50, true).expect("one bad row in 21");
+    assert_eq!(t.skipped_rows, 1);
+    for i in 0..5 {
+        text.push_str(&format!("{};x;bad;0.9;0.1;0;1\n", 1200 + 50 * i));
+    }
+    let e = trace::read_umafall(FALL, &text, Position::Chest, 50, true);
+    assert_eq!(e.map(|_| ()), Err(trace::TraceError::BadRow { line: 22 }));
+}
+
 #[test]
 fn sensor_tag_axes_at_8_g_are_flagged_saturated() {
     let text = "100;1;0.1;0.9;0.1;0;1\n150;2;8.0;-7.9999;0.1;0;1\n200;3;7.5;0.9;0.1;0;1\n";

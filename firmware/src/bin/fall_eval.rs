@@ -132,7 +132,7 @@ fn read_text(path: &Path) -> Result<String, String> {
     } else {
         bytes
     };
-    Ok(trace::latin1(&bytes))
+    Ok(trace::decode_text(&bytes))
 }
 
 fn load(args: &Args, path: &Path) -> Result<Trace, String> {

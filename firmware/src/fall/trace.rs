@@ -165,6 +165,8 @@ pub struct Trace {
     pub times_ms: Vec<u64>,
     /// Samples whose scale was repaired (see the module documentation).
     pub repaired: usize,
+    /// Data rows the reader could not understand and skipped.
+    pub skipped_rows: usize,
 }
 
 impl Trace {
@@ -182,7 +184,8 @@ impl Trace {
 pub enum TraceError {
     /// The file name does not follow the dataset's naming.
     UnknownName,
-    /// A data row could not be parsed (1-based line number).
+    /// Data rows could not be parsed (1-based line number of the first one): more than
+    /// [`MAX_BAD_ROW_SHARE_PCT`] % of the rows, or every row of the chosen position.
     BadRow {
         /// Line number.
         line: usize,
@@ -203,12 +206,183 @@ impl fmt::Display for TraceError {
 
 impl std::error::Error for TraceError {}
 
+/// Largest share of unparsable data rows (percent) a trace may have and still be read:
+/// a few damaged rows (a truncated last line, a stray header) are skipped and counted
+/// ([`Trace::skipped_rows`]); a file mostly made of rows the reader cannot understand is
+/// refused rather than silently emptied.
+pub const MAX_BAD_ROW_SHARE_PCT: usize = 10;
+
+/// Decodes a trace file's bytes to text, whatever encoding it was saved in: UTF-16
+/// (little or big endian, with or without a byte-order mark: a file re-saved by a
+/// Windows editor), UTF-8 (with or without a byte-order mark), or else Latin-1 (the
+/// UMAFall headers as published). Never fails: Latin-1 maps every byte.
+pub fn decode_text(bytes: &[u8]) -> String {
+    let utf16 = |le: bool, body: &[u8]| -> String {
+        let units = body.chunks_exact(2).map(|c| {
+            if le {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        });
+        char::decode_utf16(units)
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect()
+    };
+    match bytes {
+        [0xFF, 0xFE, rest @ ..] => return utf16(true, rest),
+        [0xFE, 0xFF, rest @ ..] => return utf16(false, rest),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => {
+            return std::str::from_utf8(rest).map_or_else(|_| latin1(rest), str::to_string);
+        }
+        _ => {}
+    }
+    // UTF-16 without a mark: ASCII text with every other byte zero.
+    let head = &bytes[..bytes.len().min(512)];
+    let zeros = |parity: usize| {
+        head.iter()
+            .skip(parity)
+            .step_by(2)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    if head.len() >= 8 {
+        let half = head.len() / 2;
+        if zeros(1) * 10 >= half * 9 && zeros(0) * 10 < half {
+            return utf16(true, bytes);
+        }
+        if zeros(0) * 10 >= half * 9 && zeros(1) * 10 < half {
+            return utf16(false, bytes);
+        }
+    }
+    latin1(bytes)
+}
+
 /// Decodes Latin-1 bytes (UMAFall headers) to text.
 pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
+/// Lines of a text file ending in `\n`, `\r\n`, or a lone `\r` (old Mac files, when
+/// the text has no `\n` at all), numbered as an editor numbers them.
+fn any_lines(text: &str) -> Box<dyn Iterator<Item = &str> + '_> {
+    if text.contains('\n') {
+        Box::new(text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)))
+    } else {
+        Box::new(text.split('\r'))
+    }
+}
+
+/// Where the fields of a UMAFall data row are (0-based columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Columns {
+    time: usize,
+    x: usize,
+    y: usize,
+    z: usize,
+    kind: usize,
+    id: usize,
+}
+
+impl Columns {
+    /// `TimeStamp;Sample No;X-Axis;Y-Axis;Z-Axis;Sensor Type;Sensor ID` as published.
+    const PUBLISHED: Columns = Columns {
+        time: 0,
+        x: 2,
+        y: 3,
+        z: 4,
+        kind: 5,
+        id: 6,
+    };
+
+    /// Columns named by a header row (`TimeStamp; Sample No; X-Axis; …`), if it names
+    /// all six.
+    fn from_header(fields: &[&str]) -> Option<Columns> {
+        let norm = |s: &str| -> String {
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_lowercase()
+        };
+        let names: Vec<String> = fields.iter().map(|f| norm(f)).collect();
+        let find = |want: &[&str]| names.iter().position(|n| want.contains(&n.as_str()));
+        Some(Columns {
+            time: find(&["timestamp", "time", "timestampms"])?,
+            x: find(&["xaxis", "x"])?,
+            y: find(&["yaxis", "y"])?,
+            z: find(&["zaxis", "z"])?,
+            kind: find(&["sensortype", "type"])?,
+            id: find(&["sensorid", "id"])?,
+        })
+    }
+}
+
+/// Splits a row: `;` if the row has one, else a tab, else `,`. With `;` or tab as the
+/// separator, a `,` inside a field is a decimal comma (a recording app in a Spanish
+/// locale writes `0,9868`). Trailing empty fields (a row ending in `;`) are dropped,
+/// inner empty fields are kept so that the columns stay in place.
+fn split_row(line: &str) -> Vec<String> {
+    let sep = if line.contains(';') {
+        ';'
+    } else if line.contains('\t') {
+        '\t'
+    } else {
+        ','
+    };
+    let mut f: Vec<String> = line
+        .split(sep)
+        .map(|s| {
+            let s = s.trim().trim_matches('"').trim();
+            if sep == ',' {
+                s.to_string()
+            } else {
+                s.replace(',', ".")
+            }
+        })
+        .collect();
+    while f.last().is_some_and(String::is_empty) {
+        f.pop();
+    }
+    f
+}
+
+/// A number as written in a trace: `1.5`, `-0.25`, `1.2E-4`, with a leading `+`.
+fn number(s: &str) -> Option<f64> {
+    let v: f64 = s.strip_prefix('+').unwrap_or(s).parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// The `Sensor_ID` a UMAFall header gives each position, from its sensor table
+/// (`%C4:BE:84:70:64:8A; 1; CHEST; SensorTag`).
+fn header_sensor(line: &str) -> Option<(Position, u8)> {
+    let body = line.trim_start_matches('%');
+    let f: Vec<&str> = body.split(';').map(str::trim).collect();
+    if f.len() < 3 || !f[0].contains(':') {
+        return None;
+    }
+    let id: u8 = f[1].parse().ok()?;
+    let pos = f[2].to_ascii_uppercase();
+    let position = match pos.as_str() {
+        "CHEST" => Position::Chest,
+        "WAIST" => Position::Waist,
+        "WRIST" => Position::Wrist,
+        "ANKLE" => Position::Ankle,
+        p if p.contains("POCKET") => Position::Pocket,
+        _ => return None,
+    };
+    Some((position, id))
+}
+
 /// Reads a UMAFall trace: the accelerometer of `position`, at `period_ms`.
+///
+/// Tolerant of the files as published and as they are found re-saved: `%` metadata
+/// lines (also indented, after a byte-order mark), blank lines, a column-name header
+/// with or without `%` (its order is then used), `\n`, `\r\n` or `\r` line ends, `;`,
+/// tab or `,` separators, decimal commas, a trailing `;`, extra columns, empty inner
+/// fields, quoted fields. The sensor table of the header, when present, says which
+/// `Sensor ID` the position has (otherwise the published numbering: 0 pocket, 1 chest,
+/// 2 waist, 3 wrist, 4 ankle). Rows that still cannot be understood are skipped and
+/// counted in [`Trace::skipped_rows`], up to [`MAX_BAD_ROW_SHARE_PCT`] % of the rows.
 pub fn read_umafall(
     file: &str,
     text: &str,
@@ -218,35 +392,79 @@ pub fn read_umafall(
 ) -> Result<Trace, TraceError> {
     let name = file.rsplit('/').next().unwrap_or(file);
     let label = umafall_label(name).ok_or(TraceError::UnknownName)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = text.strip_prefix("\u{ef}\u{bb}\u{bf}").unwrap_or(text);
+    let mut cols = Columns::PUBLISHED;
+    let mut sensor_id = position.sensor_id();
     let mut rows: Vec<(u64, [f64; 3])> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('%') {
+    let mut data_rows = 0usize;
+    let mut bad_rows = 0usize;
+    let mut first_bad: Option<usize> = None;
+    let mut bad_of_position = false;
+    for (i, line) in any_lines(text).enumerate() {
+        let line = line.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        if line.is_empty() {
             continue;
         }
-        let f: Vec<&str> = line
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        let bad = TraceError::BadRow { line: i + 1 };
-        let [t, _, x, y, z, kind, id, ..] = f.as_slice() else {
-            return Err(bad);
-        };
-        let kind: u8 = kind.parse().map_err(|_| bad.clone())?;
-        let id: u8 = id.parse().map_err(|_| bad.clone())?;
-        if kind != 0 || id != position.sensor_id() {
+        if line.starts_with('%') || line.starts_with('#') {
+            let body = line.trim_start_matches(['%', '#']).trim();
+            if let Some((p, id)) = header_sensor(body)
+                && p == position
+            {
+                sensor_id = id;
+            }
+            let f = split_row(body);
+            let refs: Vec<&str> = f.iter().map(String::as_str).collect();
+            if let Some(c) = Columns::from_header(&refs) {
+                cols = c;
+            }
             continue;
         }
-        let t: f64 = t.parse().map_err(|_| bad.clone())?;
-        let v = [x, y, z].map(|s| s.parse::<f64>());
-        let [Ok(x), Ok(y), Ok(z)] = v else {
-            return Err(bad);
-        };
-        if !(t.is_finite() && x.is_finite() && y.is_finite() && z.is_finite()) || t < 0.0 {
-            return Err(bad);
+        let f = split_row(line);
+        if f.iter().all(String::is_empty) {
+            continue;
         }
-        rows.push((t as u64, [x, y, z]));
+        // A header row without `%`: column names, or free text (no digit first).
+        if !f[0].starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.')) {
+            let refs: Vec<&str> = f.iter().map(String::as_str).collect();
+            if let Some(c) = Columns::from_header(&refs) {
+                cols = c;
+                continue;
+            }
+            if data_rows == 0 {
+                // free text before the first data row: a header the publisher did not
+                // mark with `%`
+                continue;
+            }
+        }
+        data_rows += 1;
+        let get = |k: usize| f.get(k).and_then(|s| number(s));
+        let kind = get(cols.kind);
+        let id = get(cols.id);
+        let parsed = (|| {
+            let t = get(cols.time).filter(|t| *t >= 0.0)?;
+            Some((t, [get(cols.x)?, get(cols.y)?, get(cols.z)?]))
+        })();
+        match (kind, id, parsed) {
+            (Some(kind), Some(id), Some((t, v))) => {
+                if kind == 0.0 && id == f64::from(sensor_id) {
+                    rows.push((t as u64, v));
+                }
+            }
+            _ => {
+                bad_rows += 1;
+                first_bad.get_or_insert(i + 1);
+                // a bad row that is (or may be) of this position's accelerometer
+                bad_of_position |=
+                    kind.is_none_or(|k| k == 0.0) && id.is_none_or(|id| id == f64::from(sensor_id));
+            }
+        }
+    }
+    if let Some(line) = first_bad
+        && (rows.is_empty() && bad_of_position
+            || 100 * bad_rows > MAX_BAD_ROW_SHARE_PCT * data_rows)
+    {
+        return Err(TraceError::BadRow { line });
     }
     if rows.is_empty() {
         return Err(TraceError::NoSamples);
@@ -281,6 +499,7 @@ pub fn read_umafall(
         periods,
         times_ms,
         repaired,
+        skipped_rows: bad_rows,
     })
 }
 
@@ -430,23 +649,31 @@ pub fn read_sisfall(file: &str, text: &str, period_ms: u16) -> Result<Trace, Tra
     let name = file.rsplit('/').next().unwrap_or(file);
     let label = sisfall_label(name).ok_or(TraceError::UnknownName)?;
     let block = (u64::from(period_ms) / SAMPLE_MS).max(1) as usize;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut raw: Vec<[i64; 3]> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut bad_rows = 0usize;
+    let mut first_bad: Option<usize> = None;
+    for (i, line) in any_lines(text).enumerate() {
         let line = line.trim().trim_end_matches(';').trim();
         if line.is_empty() {
             continue;
         }
-        let bad = TraceError::BadRow { line: i + 1 };
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 9 {
-            return Err(bad);
+        let v = [0, 1, 2].map(|k| f.get(k).and_then(|s| s.parse::<i64>().ok()));
+        match v {
+            [Some(x), Some(y), Some(z)] if f.len() >= 9 => raw.push([x, y, z]),
+            _ => {
+                bad_rows += 1;
+                first_bad.get_or_insert(i + 1);
+            }
         }
-        let v = [f[0], f[1], f[2]].map(|s| s.parse::<i64>());
-        let [Ok(x), Ok(y), Ok(z)] = v else {
-            return Err(bad);
-        };
-        raw.push([x, y, z]);
     }
+    if let Some(line) = first_bad
+        && (raw.is_empty() || 100 * bad_rows > MAX_BAD_ROW_SHARE_PCT * (raw.len() + bad_rows))
+    {
+        return Err(TraceError::BadRow { line });
+    }
+    let skipped_rows = bad_rows;
     if raw.len() < block {
         return Err(TraceError::NoSamples);
     }
@@ -483,6 +710,7 @@ pub fn read_sisfall(file: &str, text: &str, period_ms: u16) -> Result<Trace, Tra
         periods,
         times_ms,
         repaired: 0,
+        skipped_rows,
     })
 }
 
