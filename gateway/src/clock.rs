@@ -1,9 +1,19 @@
 //! Time, injectable: wall-clock time in production, the simulated homes' accelerated
 //! clock in the demo and in end-to-end tests, and a manual clock in unit tests.
+//!
+//! The production clock ([`HostClock`]) also notices when the host's clock is *stepped*
+//! (set by hand, or corrected by NTP after booting with a wrong time): a step is a jump
+//! of the wall clock that the monotonic clock did not make. Everything that keeps
+//! absolute deadlines (detection, escalations, the outbox, the uptime-clock offsets of
+//! ingest) asks [`Clock::now_and_steps`] and moves its deadlines by each new step, so a
+//! silence keeps its real length: a step forward raises no alert storm, a step back
+//! delays no alert.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::warn;
 
 /// Milliseconds since the Unix epoch, UTC.
 pub type UnixMs = i64;
@@ -16,6 +26,13 @@ pub trait Clock: Send + Sync + 'static {
     /// How long to wait in real time until this clock reads `deadline` (zero if passed).
     fn real_delay_until(&self, deadline: UnixMs) -> Duration {
         Duration::from_millis(deadline.saturating_sub(self.now_ms()).max(0) as u64)
+    }
+
+    /// The current time and the sum of every step of this clock seen so far (ms; 0 for
+    /// clocks that never step). A holder of absolute deadlines remembers the sum it last
+    /// applied and moves its deadlines by the difference before using the time.
+    fn now_and_steps(&self) -> (UnixMs, i64) {
+        (self.now_ms(), 0)
     }
 }
 
@@ -32,6 +49,114 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
+    }
+}
+
+/// Tells steps of a wall clock from its normal running by comparing it with a monotonic
+/// clock between two readings. NTP slews a clock by at most 500 ppm, so a difference
+/// above 2 s plus 0.1 % of the time between the readings is a step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepDetector {
+    last: Option<(UnixMs, Duration)>,
+}
+
+impl StepDetector {
+    /// Smallest difference between wall and monotonic time counted as a step.
+    pub const THRESHOLD_MS: i64 = 2_000;
+
+    /// A detector with no reading yet.
+    pub const fn new() -> Self {
+        StepDetector { last: None }
+    }
+
+    /// Takes a reading (`wall` time, `mono` the monotonic time since any fixed origin)
+    /// and returns the step since the previous reading, if there was one.
+    pub fn observe(&mut self, wall: UnixMs, mono: Duration) -> Option<i64> {
+        let prev = self.last.replace((wall, mono));
+        let (w0, m0) = prev?;
+        let mono_ms = mono.saturating_sub(m0).as_millis() as i64;
+        let diff = wall.saturating_sub(w0).saturating_sub(mono_ms);
+        (diff.abs() > Self::THRESHOLD_MS + mono_ms / 1000).then_some(diff)
+    }
+}
+
+impl Default for StepDetector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The host's wall clock, watched for steps (the production clock).
+#[derive(Debug)]
+pub struct HostClock {
+    origin: Instant,
+    state: Mutex<(StepDetector, i64)>,
+}
+
+impl HostClock {
+    /// The host clock, watched from now.
+    pub fn new() -> Self {
+        let c = HostClock {
+            origin: Instant::now(),
+            state: Mutex::new((StepDetector::new(), 0)),
+        };
+        let _ = c.now_and_steps();
+        c
+    }
+}
+
+impl Default for HostClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for HostClock {
+    fn now_ms(&self) -> UnixMs {
+        SystemClock.now_ms()
+    }
+
+    fn now_and_steps(&self) -> (UnixMs, i64) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Both readings under the lock, so that readings reach the detector in order.
+        let wall = SystemClock.now_ms();
+        let mono = self.origin.elapsed();
+        if let Some(step) = s.0.observe(wall, mono) {
+            s.1 = s.1.saturating_add(step);
+            warn!(
+                step_ms = step,
+                "the host clock was stepped; deadlines keep their real length"
+            );
+        }
+        (wall, s.1)
+    }
+}
+
+/// What a holder of absolute deadlines has applied of a clock's steps.
+#[derive(Debug, Clone, Copy)]
+pub struct StepFollower {
+    applied: i64,
+}
+
+impl StepFollower {
+    /// Follows `clock` from now on (earlier steps are already in the holder's times).
+    pub fn new(clock: &dyn Clock) -> Self {
+        StepFollower {
+            applied: clock.now_and_steps().1,
+        }
+    }
+
+    /// The time, and the step the holder must still apply to its deadlines (0: none).
+    pub fn now(&mut self, clock: &dyn Clock) -> (UnixMs, i64) {
+        let (now, steps) = clock.now_and_steps();
+        let step = steps - self.applied;
+        self.applied = steps;
+        (now, step)
+    }
+
+    /// The holder could not apply `step`: the next [`StepFollower::now`] returns it again.
+    pub fn not_applied(&mut self, step: i64) {
+        self.applied -= step;
     }
 }
 
@@ -133,6 +258,42 @@ mod tests {
         let b = WarpedClock::new(now - 1000, 5_000_000, 60.0);
         let (x, y) = (a.now_ms(), b.now_ms());
         assert!((x - y).abs() < 5_000 && x >= 5_000_000 + 60_000, "{x} {y}");
+    }
+
+    #[test]
+    fn a_step_is_a_jump_the_monotonic_clock_did_not_make() {
+        let mut d = StepDetector::new();
+        let s = Duration::from_secs;
+        assert_eq!(d.observe(1_000_000, s(10)), None, "the first reading");
+        assert_eq!(
+            d.observe(1_060_000, s(70)),
+            None,
+            "a minute of normal running"
+        );
+        assert_eq!(
+            d.observe(1_060_000 + 3_600_000 + 1_000, s(71)),
+            Some(3_600_000)
+        );
+        assert_eq!(
+            d.observe(1_061_000 + 3_600_000, s(72)),
+            None,
+            "after the step"
+        );
+        assert_eq!(d.observe(1_062_000, s(73)), Some(-3_600_000));
+        // NTP's slew over an hour (≤ 500 ppm) is no step; a 5 s jump is.
+        assert_eq!(d.observe(1_062_000 + 3_601_800, s(3673)), None);
+        assert_eq!(
+            d.observe(1_062_000 + 3_601_800 + 6_000, s(3674)),
+            Some(5_000)
+        );
+    }
+
+    #[test]
+    fn the_host_clock_reads_the_system_time_and_has_not_stepped() {
+        let c = HostClock::new();
+        let (now, steps) = c.now_and_steps();
+        assert!((now - SystemClock.now_ms()).abs() < 1_000);
+        assert_eq!(steps, 0);
     }
 
     #[test]

@@ -58,9 +58,9 @@ pub struct ClockConfig {
 impl ClockConfig {
     /// The clock this configuration asks for.
     pub fn build(&self) -> crate::clock::SharedClock {
-        use crate::clock::{Clock, SystemClock, WarpedClock};
+        use crate::clock::{Clock, HostClock, SystemClock, WarpedClock};
         match self.speed {
-            None => std::sync::Arc::new(SystemClock),
+            None => std::sync::Arc::new(HostClock::new()),
             Some(speed) => {
                 let real = self.real_origin_ms.unwrap_or_else(|| SystemClock.now_ms());
                 let virt = self.virtual_origin_ms.unwrap_or(real);

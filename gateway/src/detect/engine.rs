@@ -343,6 +343,34 @@ impl Engine {
         self.reschedule_all();
     }
 
+    /// The host clock was stepped by `by` ms: every remembered moment moves with it, so
+    /// silences and deadlines keep their real length (no alert storm after a step
+    /// forward, no late alert after a step back).
+    pub fn shift_time(&mut self, by: i64) {
+        let shift = |t: &mut i64| {
+            if *t > 0 {
+                *t = t.saturating_add(by).max(1);
+            }
+        };
+        shift(&mut self.g.blind_since);
+        shift(&mut self.g.hold_until);
+        shift(&mut self.g.recovered_ms);
+        shift(&mut self.g.mass_since);
+        for h in &mut self.households {
+            h.shift_time(by);
+        }
+        self.queue.clear();
+        if self.g.blind_since > 0 && !self.g.blind_alerted {
+            self.queue.push(Reverse((
+                self.g.blind_since + self.p.blind_alert_after_ms,
+                GLOBAL,
+            )));
+        }
+        for i in 0..self.households.len() as u32 {
+            self.touch(i);
+        }
+    }
+
     /// The gateway (re)starts seeing at `now`: deadlines wait for devices to reconnect and
     /// replay their outboxes, and device heartbeats are counted from now.
     pub fn recovered(&mut self, now: i64) {

@@ -272,6 +272,40 @@ impl Household {
         self.devices.retain(|d| d.id != id);
     }
 
+    /// Moves every moment this household remembers by `by` ms: the host clock was
+    /// stepped, and what happened a minute ago must still be a minute ago on the new
+    /// clock. Appointments a person set in wall-clock time (the end of a mode) stay.
+    pub fn shift_time(&mut self, by: i64) {
+        let shift = |t: &mut i64| {
+            if *t > 0 {
+                *t = t.saturating_add(by).max(1);
+            }
+        };
+        for t in [
+            &mut self.last_activity_ms,
+            &mut self.anchor_ms,
+            &mut self.door_ms,
+            &mut self.door_last_ms,
+            &mut self.return_passage_until,
+            &mut self.out_since_ms,
+            &mut self.night_exit_ms,
+            &mut self.bath_since_ms,
+            &mut self.alerted_episode_ms,
+            &mut self.warned_episode_ms,
+            &mut self.fall_pending_ms,
+            &mut self.help_press_ms,
+            &mut self.gas_alarm_ms,
+        ] {
+            shift(t);
+        }
+        for d in &mut self.devices {
+            for t in [&mut d.last_seen_ms, &mut d.gone_ms, &mut d.offline_since_ms] {
+                shift(t);
+            }
+        }
+        self.scheduled_ms = i64::MAX;
+    }
+
     /// When the current silence began.
     pub fn silence_start(&self) -> i64 {
         self.last_activity_ms.max(self.anchor_ms)

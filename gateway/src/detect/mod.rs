@@ -44,6 +44,7 @@ use self::engine::Engine;
 use self::localtime::LocalTime;
 pub use self::params::{DetectConfig, HouseholdSettings};
 use crate::app::Services;
+use crate::clock::StepFollower;
 use crate::ingest::{Observation, ObservationKind};
 use crate::signal::Signal;
 
@@ -236,6 +237,7 @@ struct DetectMetrics {
     signals: Family<SignalLabels, Counter>,
     households: Gauge,
     snapshot_errors: Counter,
+    clock_steps: Counter,
 }
 
 /// Starts detection: restores snapshots, replays the journal written since, and runs.
@@ -314,7 +316,13 @@ pub async fn start(
         signals: Family::default(),
         households: Gauge::default(),
         snapshot_errors: Counter::default(),
+        clock_steps: Counter::default(),
     });
+    services.metrics.register(
+        "anxin_clock_steps",
+        "Steps of the host clock seen (detection moved its deadlines by each)",
+        m.clock_steps.clone(),
+    );
     services.metrics.register(
         "anxin_detect_signals",
         "Signals sent to the workflow",
@@ -348,8 +356,20 @@ pub async fn start(
         let mut connected = s.mqtt_connected.clone();
         let mut writable = s.store.writable();
         let mut was_connected = *connected.borrow() && *writable.borrow();
+        let mut steps = StepFollower::new(&*s.clock);
+        // The time, after moving every deadline by a step of the host clock, if any.
+        let now = |engine: &mut Engine, steps: &mut StepFollower| {
+            let (now, step) = steps.now(&*s.clock);
+            if step != 0 {
+                engine.shift_time(step);
+                m.clock_steps.inc();
+                warn!(step_ms = step, "host clock stepped: detection moved its deadlines with it");
+            }
+            now
+        };
         if !was_connected {
-            engine.set_connected(false, s.clock.now_ms());
+            let t = now(&mut engine, &mut steps);
+            engine.set_connected(false, t);
         }
         let mut snapshot = tokio::time::interval(snapshot_every);
         snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -364,20 +384,24 @@ pub async fn start(
                 _ = s.cancel.cancelled() => break,
                 o = observations.recv() => {
                     let Some(o) = o else { break };
-                    let now = s.clock.now_ms();
-                    apply(&mut engine, &o, now, &mut last_journal);
+                    let t = now(&mut engine, &mut steps);
+                    apply(&mut engine, &o, t, &mut last_journal);
                     while let Ok(o) = observations.try_recv() {
-                        apply(&mut engine, &o, now, &mut last_journal);
+                        apply(&mut engine, &o, t, &mut last_journal);
                     }
-                    engine.advance(now);
+                    engine.advance(t);
                 }
-                _ = tokio::time::sleep(wait) => engine.advance(s.clock.now_ms()),
+                _ = tokio::time::sleep(wait) => {
+                    let t = now(&mut engine, &mut steps);
+                    engine.advance(t);
+                }
                 r = connected.changed() => {
                     if r.is_err() { break }
                     let c = *connected.borrow() && *writable.borrow();
                     if c != was_connected {
                         was_connected = c;
-                        engine.set_connected(c, s.clock.now_ms());
+                        let t = now(&mut engine, &mut steps);
+                        engine.set_connected(c, t);
                     }
                 }
                 r = writable.changed() => {
@@ -385,11 +409,15 @@ pub async fn start(
                     let c = *connected.borrow() && *writable.borrow();
                     if c != was_connected {
                         was_connected = c;
-                        engine.set_connected(c, s.clock.now_ms());
+                        let t = now(&mut engine, &mut steps);
+                        engine.set_connected(c, t);
                     }
                 }
                 c = rx.recv() => match c {
-                    Some(c) => command(&mut engine, c, s.clock.now_ms()),
+                    Some(c) => {
+                        let t = now(&mut engine, &mut steps);
+                        command(&mut engine, c, t);
+                    }
                     None => break,
                 },
                 _ = snapshot.tick() => save_snapshot(&mut engine, &s, last_journal, &m).await,

@@ -650,3 +650,35 @@ fn a_household_snapshot_stays_small() {
     let bytes = postcard::to_stdvec(h).unwrap().len();
     assert!(bytes < 512, "{bytes} bytes");
 }
+
+#[test]
+fn a_step_of_the_host_clock_keeps_every_silence_its_real_length() {
+    const HOUR: i64 = 60 * MIN;
+    // Forward: the clock jumps an hour at 12:00; the warning comes at the real 15:24,
+    // which the new clock reads 16:24, and not a moment before.
+    let mut e = engine();
+    motion(&mut e, t(0, "10:00"));
+    assert!(run_to(&mut e, t(0, "12:00")).is_empty());
+    e.shift_time(HOUR);
+    assert!(
+        run_to(&mut e, t(0, "16:23")).is_empty(),
+        "no storm after the step"
+    );
+    let s = run_to(&mut e, t(0, "17:00"));
+    let i = raised(&s, AlertKind::Inactivity);
+    assert_eq!(
+        (i[0].severity, i[0].at_ms),
+        (Severity::Warning, t(0, "16:24"))
+    );
+    assert_eq!(i[1].at_ms, t(0, "17:00"));
+
+    // Back: the clock jumps an hour back at 12:00; the alert is not an hour late.
+    let mut e = engine();
+    motion(&mut e, t(0, "10:00"));
+    assert!(run_to(&mut e, t(0, "12:00")).is_empty());
+    e.shift_time(-HOUR);
+    let s = run_to(&mut e, t(0, "15:00"));
+    let i = raised(&s, AlertKind::Inactivity);
+    assert_eq!(i.len(), 2, "{s:#?}");
+    assert_eq!(i[1].at_ms, t(0, "15:00"), "critical at the real 16:00");
+}

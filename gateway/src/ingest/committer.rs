@@ -21,10 +21,10 @@ use super::decode::{Decoded, decode};
 use super::downlink::Downlink;
 use super::mqtt::{Inbound, MqttSession};
 use super::registry::Registry;
-use super::sequence::{Classified, SequenceTracker};
+use super::sequence::{Classified, SequenceTracker, TsClock};
 use super::zigbee2mqtt::ZigbeeAdapter;
 use super::{Observation, ObservationKind, RejectReason};
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, StepFollower};
 use crate::store::{CommitBatch, EventRow, HealthRow, Store, StoreError};
 use crate::telemetry::{ChannelLabel, Metrics};
 
@@ -48,13 +48,15 @@ pub struct Committer {
     next_journal_id: i64,
     metrics: Arc<Metrics>,
     clock: SharedClock,
+    /// Steps of the host clock already applied to the device clock offsets.
+    steps: StepFollower,
     session: MqttSession,
     downlink: Downlink,
     observations: Vec<mpsc::Sender<Observation>>,
     reject_log: HashMap<RejectReason, u64>,
-    /// Zigbee2MQTT messages (provisioning issue): translated into protocol messages.
+    /// Zigbee2MQTT messages: translated into protocol messages.
     zigbee: Option<ZigbeeAdapter>,
-    /// A copy of every new observation for observers (provisioning issue).
+    /// A copy of every new observation for observers (installation tests).
     tap: Option<broadcast::Sender<Observation>>,
 }
 
@@ -91,6 +93,7 @@ impl Committer {
             households_seen: HashSet::new(),
             next_journal_id,
             metrics,
+            steps: StepFollower::new(&*clock),
             clock,
             session,
             downlink,
@@ -144,7 +147,14 @@ impl Committer {
 
     /// Processes one batch; false when shutdown interrupted a failing commit.
     async fn process(&mut self, batch: &mut [Inbound], cancel: &CancellationToken) -> bool {
-        let now = self.clock.now_ms();
+        let (now, step) = self.steps.now(&*self.clock);
+        if step != 0 {
+            self.tracker.shift_clock_offsets(step);
+            warn!(
+                step_ms = step,
+                "host clock stepped: device clock offsets moved with it"
+            );
+        }
         let mut out = CommitBatch::default();
         let mut obs: Vec<(Option<i64>, Observation)> = Vec::new();
         let mut ack_to: HashSet<(DeviceId, u32)> = HashSet::new();
@@ -217,18 +227,19 @@ impl Committer {
                         debug!(device_id = %device, boot = e.boot, seq = e.seq, "duplicate event");
                         continue;
                     }
-                    let event_ms = match e.clk {
-                        WireClock::Unix => e.ts as i64,
-                        WireClock::Up => {
-                            e.ts as i64
-                                + self.tracker.clock_offset(
-                                    device.as_str(),
-                                    e.boot,
-                                    inb.received_ms,
-                                    e.ts,
-                                )
-                        }
-                    };
+                    // On the gateway's clock, and never after the gateway received it.
+                    let offset = self.tracker.clock_offset(
+                        device.as_str(),
+                        e.boot,
+                        ts_clock(e.clk),
+                        inb.received_ms,
+                        e.ts,
+                        false,
+                    );
+                    let event_ms = i64::try_from(e.ts)
+                        .unwrap_or(i64::MAX)
+                        .saturating_add(offset)
+                        .min(inb.received_ms);
                     let body = serde_json::to_string(&e.ev).unwrap_or_default();
                     let journal_id = self.next_journal_id;
                     self.next_journal_id += 1;
@@ -257,10 +268,14 @@ impl Committer {
                     ));
                 }
                 Decoded::Heartbeat(hb) => {
-                    if hb.clk == WireClock::Up {
-                        self.tracker
-                            .clock_offset(device.as_str(), hb.boot, inb.received_ms, hb.ts);
-                    }
+                    self.tracker.clock_offset(
+                        device.as_str(),
+                        hb.boot,
+                        ts_clock(hb.clk),
+                        inb.received_ms,
+                        hb.ts,
+                        true,
+                    );
                     h.boot = i64::from(hb.boot);
                     h.last_seq = i64::from(hb.seq);
                     h.battery_pct = hb.battery_pct.map(i32::from);
@@ -379,5 +394,12 @@ impl Committer {
                 "message rejected"
             );
         }
+    }
+}
+
+fn ts_clock(c: WireClock) -> TsClock {
+    match c {
+        WireClock::Unix => TsClock::Unix,
+        WireClock::Up => TsClock::Uptime,
     }
 }

@@ -1,7 +1,8 @@
 //! Per-device sequence tracking: which events are new and which are duplicates (QoS 1
 //! redelivery, device replay), the highest contiguous committed sequence number that the
 //! application-level ack reports, the gaps a device closed with `oldest` (events its full
-//! outbox dropped), and the clock offset of devices without a wall clock.
+//! outbox dropped), and how each device's clock maps to the gateway's (see
+//! [`SequenceTracker::clock_offset`]).
 //!
 //! The store's unique key (device, boot, seq) remains the last word on duplicates; this is
 //! the fast path, and it is what makes the ack contiguous.
@@ -19,9 +20,68 @@ struct BootSeq {
     above: BTreeSet<u32>,
     /// Seqs accepted into the batch being committed.
     pending: BTreeSet<u32>,
-    /// `received_ms - ts` minimum, for uptime clocks.
+    /// Uptime clock → gateway time: the smallest `received_ms - ts` (persisted).
     clock_offset_ms: Option<i64>,
+    /// Wall clock → gateway time: the same estimate for a device whose real-time clock
+    /// disagrees with the gateway's (in memory; learned again from two heartbeats).
+    unix_offset_ms: Option<i64>,
+    /// A larger offset seen once from a live message, waiting for a second to agree.
+    up_candidate: Option<i64>,
+    unix_candidate: Option<i64>,
     dirty: bool,
+}
+
+/// Offsets closer than this are one offset (network delay, a heartbeat's jitter); a
+/// device clock within this of the gateway's is taken as it is.
+pub const CLOCK_TOLERANCE_MS: i64 = 60_000;
+
+/// Which clock a message's `ts` counts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsClock {
+    /// Milliseconds since the device booted.
+    Uptime,
+    /// The device's own real-time clock (Unix ms).
+    Unix,
+}
+
+/// Updates an offset estimate with one sample (`received_ms - ts`). A smaller sample
+/// is a less delayed message and wins at once. A larger one is believed only from live
+/// messages (heartbeats, status), and only when two in a row agree: then the clock
+/// really moved (a step of the device's clock, or of the gateway's while it was not
+/// running), while a message delayed in a broker's queue shows a delay of its own.
+fn update_offset(
+    offset: &mut Option<i64>,
+    candidate: &mut Option<i64>,
+    sample: i64,
+    live: bool,
+) -> bool {
+    let Some(cur) = *offset else {
+        *offset = Some(sample);
+        return true;
+    };
+    if sample < cur {
+        *offset = Some(sample);
+        *candidate = None;
+        return true;
+    }
+    if !live {
+        return false;
+    }
+    if sample <= cur + CLOCK_TOLERANCE_MS {
+        *candidate = None;
+        return false;
+    }
+    match *candidate {
+        Some(c) if (sample - c).abs() <= CLOCK_TOLERANCE_MS => {
+            *offset = Some(sample.min(c));
+            *candidate = None;
+            true
+        }
+        _ => {
+            *candidate = Some(sample);
+            false
+        }
+    }
 }
 
 impl BootSeq {
@@ -142,18 +202,67 @@ impl SequenceTracker {
         (verdict, dropped)
     }
 
-    /// Records the clock offset evidence of a message with an uptime clock and returns
-    /// the best offset (`event_ms = ts + offset`).
-    pub fn clock_offset(&mut self, device: &str, boot: u32, received_ms: i64, ts: u64) -> i64 {
+    /// Takes one message's clock evidence and returns what to add to its `ts` to place
+    /// it on the gateway's clock. `live`: a heartbeat or status message, sent when
+    /// written (events may be replays from the device's outbox).
+    ///
+    /// An uptime clock is placed by the least delayed message of its boot epoch. A
+    /// real-time clock is trusted while it agrees with the gateway's within
+    /// [`CLOCK_TOLERANCE_MS`]; when it does not (a device with a wrong clock, or a host
+    /// clock stepped under devices that were not), it is placed like an uptime clock, so
+    /// that silences are measured on one clock.
+    pub fn clock_offset(
+        &mut self,
+        device: &str,
+        boot: u32,
+        clock: TsClock,
+        received_ms: i64,
+        ts: u64,
+        live: bool,
+    ) -> i64 {
+        let sample = received_ms.saturating_sub(i64::try_from(ts).unwrap_or(i64::MAX));
         let b = self.boot_mut(device, boot);
-        let sample = received_ms - ts as i64;
-        let best = b.clock_offset_ms.map_or(sample, |o| o.min(sample));
-        if b.clock_offset_ms != Some(best) {
-            b.clock_offset_ms = Some(best);
-            b.dirty = true;
-            self.mark(device);
+        match clock {
+            TsClock::Uptime => {
+                let changed =
+                    update_offset(&mut b.clock_offset_ms, &mut b.up_candidate, sample, live);
+                let offset = b.clock_offset_ms.unwrap_or(sample);
+                if changed {
+                    b.dirty = true;
+                    self.mark(device);
+                }
+                offset
+            }
+            TsClock::Unix => {
+                update_offset(&mut b.unix_offset_ms, &mut b.unix_candidate, sample, live);
+                b.unix_offset_ms
+                    .filter(|o| o.abs() > CLOCK_TOLERANCE_MS)
+                    .unwrap_or(0)
+            }
         }
-        best
+    }
+
+    /// The gateway's clock was stepped by `by` ms: every offset moves with it (the
+    /// devices' clocks did not).
+    pub fn shift_clock_offsets(&mut self, by: i64) {
+        for (device, boots) in &mut self.devices {
+            let mut changed = false;
+            for b in boots.values_mut() {
+                b.up_candidate = None;
+                b.unix_candidate = None;
+                if let Some(o) = &mut b.clock_offset_ms {
+                    *o = o.saturating_add(by);
+                    b.dirty = true;
+                    changed = true;
+                }
+                if let Some(o) = &mut b.unix_offset_ms {
+                    *o = o.saturating_add(by);
+                }
+            }
+            if changed && !self.dirty.contains(device) {
+                self.dirty.insert(device.clone());
+            }
+        }
     }
 
     fn mark(&mut self, device: &str) {
@@ -366,12 +475,86 @@ mod tests {
     #[test]
     fn uptime_clock_offset_takes_the_smallest_delay() {
         let mut t = SequenceTracker::default();
-        assert_eq!(t.clock_offset("d", 1, 10_500, 500), 10_000);
+        let up = TsClock::Uptime;
+        assert_eq!(t.clock_offset("d", 1, up, 10_500, 500, false), 10_000);
         assert_eq!(
-            t.clock_offset("d", 1, 12_000, 1_000),
+            t.clock_offset("d", 1, up, 12_000, 1_000, false),
             10_000,
             "a replayed message arrives late"
         );
-        assert_eq!(t.clock_offset("d", 1, 11_900, 2_000), 9_900);
+        assert_eq!(t.clock_offset("d", 1, up, 11_900, 2_000, false), 9_900);
+    }
+
+    #[test]
+    fn a_larger_offset_needs_two_live_messages_that_agree() {
+        let mut t = SequenceTracker::default();
+        let up = TsClock::Uptime;
+        let hour = 3_600_000;
+        assert_eq!(t.clock_offset("d", 1, up, 10_000, 0, true), 10_000);
+        // The gateway restarted after its clock was set an hour forward: events alone
+        // (maybe replays) never move the offset up, one heartbeat does not either…
+        assert_eq!(
+            t.clock_offset("d", 1, up, hour + 20_000, 10_000, false),
+            10_000
+        );
+        assert_eq!(
+            t.clock_offset("d", 1, up, hour + 30_000, 20_000, true),
+            10_000
+        );
+        // …two heartbeats in a row that agree do.
+        assert_eq!(
+            t.clock_offset("d", 1, up, hour + 330_000, 320_000, true),
+            hour + 10_000
+        );
+        // Heartbeats queued in a broker and delivered together disagree by their interval.
+        let mut q = SequenceTracker::default();
+        q.clock_offset("d", 1, up, 10_000, 0, true);
+        let late = 2 * hour;
+        assert_eq!(q.clock_offset("d", 1, up, late, 300_000, true), 10_000);
+        assert_eq!(q.clock_offset("d", 1, up, late + 5, 600_000, true), 10_000);
+    }
+
+    #[test]
+    fn a_real_time_clock_is_trusted_while_it_agrees_with_the_gateway() {
+        let mut t = SequenceTracker::default();
+        let unix = TsClock::Unix;
+        let now = 1_800_000_000_000i64;
+        assert_eq!(t.clock_offset("d", 1, unix, now + 40, now as u64, true), 0);
+        // The gateway's clock is stepped an hour forward and the device's is not: after
+        // the step the offsets move with it, and the device's events land on the
+        // gateway's new clock at once.
+        let hour = 3_600_000;
+        t.shift_clock_offsets(hour);
+        let ts = (now + 10_000) as u64;
+        assert_eq!(
+            t.clock_offset("d", 1, unix, now + hour + 10_050, ts, false),
+            hour + 40
+        );
+        // A device whose own clock is an hour behind is placed too, from two heartbeats.
+        let mut w = SequenceTracker::default();
+        w.clock_offset("w", 1, unix, now, (now - hour) as u64, true);
+        assert_eq!(
+            w.clock_offset(
+                "w",
+                1,
+                unix,
+                now + 300_000,
+                (now - hour + 300_000) as u64,
+                true
+            ),
+            hour
+        );
+    }
+
+    #[test]
+    fn a_step_of_the_gateway_clock_moves_uptime_offsets_and_marks_them_for_the_store() {
+        let mut t = SequenceTracker::default();
+        t.clock_offset("d", 1, TsClock::Uptime, 10_000, 0, true);
+        commit(&mut t);
+        assert!(t.dirty_rows().is_empty());
+        t.shift_clock_offsets(-3_600_000);
+        let rows = t.dirty_rows();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].clock_offset_ms, Some(10_000 - 3_600_000));
     }
 }

@@ -27,7 +27,7 @@ use super::{
     Channel, FailLabels, Notification, Notifiers, NotifyConfig, NotifyError, Recipient,
     SendOutcome, SentLabels,
 };
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, StepFollower};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -178,6 +178,8 @@ pub struct Outbox {
     hook: Option<Arc<dyn DeliveryHook>>,
     wake: watch::Sender<u64>,
     metrics: OutboxMetrics,
+    /// Steps of the host clock already applied to the rows' next attempts.
+    steps: std::sync::Mutex<StepFollower>,
 }
 
 const COLUMNS: &str = "id, idempotency_key, channel, recipient_id, recipient, address, alert_id, \
@@ -215,6 +217,7 @@ impl Outbox {
         );
         Outbox {
             store,
+            steps: std::sync::Mutex::new(StepFollower::new(&*clock)),
             clock,
             cfg,
             notifiers,
@@ -563,6 +566,39 @@ impl Outbox {
         .rows_affected())
     }
 
+    /// The host clock was stepped: moves every pending row's next attempt (and every
+    /// claim) with it, so that a step back delays no retry and a step forward does not
+    /// take live claims for expired ones. One lane applies a step, once.
+    async fn follow_clock_steps(&self) {
+        let step = {
+            let mut f = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+            f.now(&*self.clock).1
+        };
+        if step == 0 {
+            return;
+        }
+        match sqlx::query(
+            "UPDATE outbox SET next_attempt_ms = next_attempt_ms + $1 WHERE state = 'pending'",
+        )
+        .bind(step)
+        .execute(self.store.pool())
+        .await
+        {
+            Ok(r) => warn!(
+                step_ms = step,
+                rows = r.rows_affected(),
+                "host clock stepped: pending notifications moved with it"
+            ),
+            Err(e) => {
+                warn!(step_ms = step, error = %e, "pending notifications not moved after a clock step; retrying");
+                self.steps
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .not_applied(step);
+            }
+        }
+    }
+
     async fn lane(
         self: Arc<Self>,
         channel: Channel,
@@ -580,6 +616,7 @@ impl Outbox {
             }
         }
         loop {
+            self.follow_clock_steps().await;
             // A send cut short by shutdown keeps its claim and is retried after the lease.
             let pass = tokio::select! {
                 _ = cancel.cancelled() => break,

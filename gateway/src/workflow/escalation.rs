@@ -355,6 +355,21 @@ impl WorkflowHandle {
         Ok(n)
     }
 
+    /// Moves the deadlines of every open alert by `by` ms (a step of the host clock):
+    /// the start of its escalation policy, the next step, the next reminder and the
+    /// arrival check. Returns how many alerts moved.
+    pub async fn shift_open_deadlines(&self, by: i64) -> Result<u64, WorkflowError> {
+        Ok(sqlx::query(
+            "UPDATE alerts SET policy_start_ms = policy_start_ms + $1, \
+             next_escalation_ms = next_escalation_ms + $1, next_repeat_ms = next_repeat_ms + $1, \
+             arrival_due_ms = arrival_due_ms + $1, version = version + 1 WHERE closed_ms IS NULL",
+        )
+        .bind(by)
+        .execute(self.inner.store.pool())
+        .await?
+        .rows_affected())
+    }
+
     /// Every open alert with its next deadline (what the deadline queue loads at start).
     pub async fn open_deadlines(&self) -> Result<Vec<(AlertId, i64)>, WorkflowError> {
         let rows = sqlx::query(

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::{AlertId, WorkflowHandle};
+use crate::clock::StepFollower;
 
 /// The longest the queue sleeps before looking at the clock again (a manual or
 /// accelerated clock may jump).
@@ -118,8 +119,27 @@ pub(crate) async fn run(
     // Daily jobs missed while the gateway was down run now (each at most once a day).
     q.set(DeadlineKey::Daily, Some(wf.now_ms()));
     let mut last_sync = tokio::time::Instant::now();
+    let mut steps = StepFollower::new(&*wf.inner.clock);
     loop {
-        let now = wf.now_ms();
+        let (now, step) = steps.now(&*wf.inner.clock);
+        if step != 0 {
+            // The host clock was stepped: open alerts' deadlines move with it, so that
+            // an escalation still comes its real time after the raise.
+            match wf.shift_open_deadlines(step).await {
+                Ok(n) => warn!(
+                    step_ms = step,
+                    alerts = n,
+                    "host clock stepped: escalation deadlines moved with it"
+                ),
+                Err(e) => {
+                    warn!(step_ms = step, error = %e, "escalation deadlines not moved after a clock step; retrying");
+                    steps.not_applied(step);
+                }
+            }
+            q = DeadlineQueue::default();
+            wf.load_queue(&mut q).await;
+            last_sync = tokio::time::Instant::now();
+        }
         for key in q.pop_due(now) {
             match key {
                 DeadlineKey::Alert(id) => {
