@@ -282,15 +282,107 @@ fn fall_eval_prints_one_line_per_sisfall_file_then_a_summary() {
 #[test]
 fn fall_eval_runs_leave_one_subject_out_on_the_umafall_excerpts() {
     let dir = fixtures().to_string_lossy().into_owned();
-    let lines = fall_eval(&["--format", "umafall", &dir]);
+    let lines = fall_eval(&["--format", "umafall", "--position", "chest", &dir]);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0]["file"], FALL);
+    assert_eq!(lines[0]["position"], "chest");
     assert_eq!(lines[1]["file"], JOG);
     let s = &lines[2];
     assert_eq!(s["mode"], "leave-one-subject-out");
-    assert_eq!(s["position"], "chest");
+    assert_eq!(s["positions"], serde_json::json!(["chest"]));
     assert_eq!(s["folds"].as_array().map(Vec::len), Some(2));
     assert!(s["per_activity"].as_array().is_some_and(|a| a.len() == 2));
+    // 6.65 s of jogging, no alarm: 0 per hour, exact Poisson bound 3.689 / 0.00185 h
+    assert_eq!(s["false_alarms_per_hour"], 0.0);
+    let hi = s["false_alarms_per_hour_ci"][1]
+        .as_f64()
+        .expect("upper bound");
+    assert!((hi - 3.689 / (6.65 / 3600.0)).abs() < 5.0, "{hi}");
+}
+
+#[test]
+fn fall_eval_prints_the_table_with_every_position_tried() {
+    let dir = fixtures().to_string_lossy().into_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_fall-eval"))
+        .args(["--table", "--stress", &dir])
+        .output()
+        .expect("run fall-eval");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // the excerpts hold chest rows only: the waist is skipped, not invented
+    assert!(
+        text.contains("positions chest+waist — 2 traces (2 skipped)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| subject 02 chest | 1/1 | 100.0 % |"),
+        "{text}"
+    );
+    assert!(text.contains("| **all pooled** | 1/1 |"), "{text}");
+    assert!(text.contains("| slowed x1.5 chest |"), "{text}");
+    assert!(text.contains("| held out | impact gate mg |"), "{text}");
+}
+
+/// 10 s at 200 Hz (5 ms, with the phone's bursts of equal time stamps): 1 g on z plus a
+/// 2 Hz swing of 300 mg and a 15 Hz one of 500 mg (above the 10 Hz Nyquist frequency
+/// of 20 Hz).
+fn phone_rows() -> Vec<(u64, [f64; 3])> {
+    (0..2000u64)
+        .map(|i| {
+            let t = i as f64 * 0.005;
+            let slow = 0.3 * (2.0 * std::f64::consts::PI * 2.0 * t).sin();
+            let fast = 0.5 * (2.0 * std::f64::consts::PI * 15.0 * t).sin();
+            // time stamps rounded down to 10 ms for the first second: bursts
+            let ms = if i < 200 { i * 5 / 10 * 10 } else { i * 5 };
+            (ms, [0.0, 0.0, 1.0 + slow + fast])
+        })
+        .collect()
+}
+
+#[test]
+fn the_phone_is_low_pass_filtered_before_it_is_resampled() {
+    let rows = phone_rows();
+    let sat = vec![false; rows.len()];
+    let (p, t) = trace::resample(&rows, &sat, 50);
+    assert!((195..=201).contains(&p.len()), "{}", p.len());
+    assert_eq!(t[1] - t[0], 50);
+    // compare with what the 2 Hz part alone would give, away from the edges
+    let mut worst = 0.0f64;
+    for (a, ms) in p.iter().zip(&t).skip(40).take(100) {
+        let a = a.expect("no gap");
+        let s = *ms as f64 / 1000.0;
+        let want = 1000.0 + 300.0 * (2.0 * std::f64::consts::PI * 2.0 * s).sin();
+        worst = worst.max((f64::from(a.z_mg) - want).abs());
+    }
+    // the 15 Hz swing is gone (±500 mg would alias to a 5 Hz swing), the 2 Hz one kept
+    assert!(worst < 40.0, "largest error {worst} mg");
+    // taking every tenth row instead would have kept most of the 15 Hz swing
+    let naive = rows.iter().skip(400).step_by(10).take(100).map(|(ms, v)| {
+        let s = *ms as f64 / 1000.0;
+        (1000.0 * v[2] - 1000.0 - 300.0 * (2.0 * std::f64::consts::PI * 2.0 * s).sin()).abs()
+    });
+    assert!(naive.fold(0.0f64, f64::max) > 200.0);
+}
+
+#[test]
+fn the_phone_position_is_read_through_the_resampler() {
+    let mut text =
+        String::from("% TimeStamp; Sample No; X-Axis; Y-Axis; Z-Axis; Sensor Type; Sensor ID;\n");
+    for (i, (ms, v)) in phone_rows().iter().enumerate() {
+        text.push_str(&format!("{ms};{i};{};{};{};0;0\n", v[0], v[1], v[2]));
+    }
+    let t = trace::read_umafall(FALL, &text, Position::Pocket, 40, true).expect("parse");
+    assert_eq!(t.position, "pocket");
+    assert_eq!(t.period_ms, 40);
+    assert!(
+        (245..=251).contains(&t.periods.len()),
+        "10 s at 25 Hz: {}",
+        t.periods.len()
+    );
 }
 
 #[test]

@@ -8,10 +8,11 @@
 //! - [`FallMonitor`]: detector and alarm together, as the device loop uses them: it turns
 //!   samples and button presses into the [`EventBody::Fall`] events that go into the
 //!   outbox like every other event;
-//! - with `std`: [`trace`] (UMAFall and SisFall readers) and [`eval`] (what `fall-eval`
-//!   runs: the very same detector over recorded traces, leave-one-subject-out).
+//! - with `std`: [`trace`] (UMAFall and SisFall readers, anti-aliased resampling),
+//!   [`eval`] (what `fall-eval` runs: the very same detector over recorded traces,
+//!   leave-one-subject-out) and [`stress`] (slowed and seated variants of real falls).
 //!
-//! Method, parameters and measured figures: `docs/fall-detection.md`.
+//! Method, parameters and measured figures: `docs/detection.md` ("Falls").
 
 pub mod alarm;
 pub mod config;
@@ -20,11 +21,13 @@ pub mod detector;
 pub mod eval;
 pub mod math;
 #[cfg(feature = "std")]
+pub mod stress;
+#[cfg(feature = "std")]
 pub mod trace;
 
 pub use alarm::{AlarmConfig, FallAlarm, SendPolicy};
 pub use config::{ConfigError, FallConfig};
-pub use detector::{Decision, FallDetector, Features, Reason, Verdict};
+pub use detector::{Decision, FallDetector, Features, Reason, Verdict, judge};
 
 use crate::driver::Acceleration;
 use crate::wire::{EventBody, HelpAction};

@@ -3,14 +3,16 @@
 //!
 //! - **UMAFall** (Casilari et al., 2017): `;`-separated rows
 //!   `TimeStamp;Sample No;X;Y;Z;Sensor Type;Sensor ID` in g, grouped by sensor, `%` header
-//!   lines. One position is taken (chest for a pendant), its accelerometer rows sorted by
+//!   lines, tolerant of the files as published and re-saved ([`read_umafall`]). One
+//!   position is taken (chest or waist for a pendant), its accelerometer rows sorted by
 //!   time. The SensorTags sample at 20 Hz with a jittery clock: each row is one sample
 //!   period, and a gap longer than 1.5 periods is filled with missing periods.
 //!   SensorTag axes clip at ±8 g: such samples are flagged saturated.
 //! - **SisFall** (Sucerquia et al., 2017): rows of nine comma-separated integers ending in
 //!   `;`, 200 Hz; the first three are an ADXL345 at ±16 g, 13 bits (256 counts per g).
-//!   Blocks of samples are averaged down to the detector's period (10 samples for 50 ms),
-//!   as an accelerometer's own low-pass filter does at a lower output rate.
+//! - **High-rate sources** (SisFall, the UMAFall phone at ≈200 Hz): an anti-alias
+//!   low-pass filter, then resampling to the detector's period ([`resample`]), as an
+//!   accelerometer's own output filter does at a lower data rate.
 //!
 //! Scale repair (UMAFall, on by default, `--no-repair` turns it off): in about 30 of
 //! the 201 shared chest traces a SensorTag reports, for part of the recording, values 4×
@@ -36,7 +38,8 @@ pub enum Format {
 /// UMAFall sensor positions (the `Sensor ID` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Position {
-    /// Smartphone in the right trouser pocket (≈200 Hz, ±4 g).
+    /// Smartphone in the right trouser pocket (≈200 Hz, ±4 g): low-pass filtered and
+    /// resampled to the detector's period.
     Pocket,
     /// SensorTag on the chest: the pendant.
     Chest,
@@ -58,6 +61,13 @@ impl Position {
             Position::Wrist => 3,
             Position::Ankle => 4,
         }
+    }
+
+    /// Whether the sensor samples far faster than the detector (the phone, ≈200 Hz): its
+    /// trace is low-pass filtered and resampled ([`resample`]) instead of being taken one
+    /// row per period.
+    pub const fn is_high_rate(self) -> bool {
+        matches!(self, Position::Pocket)
     }
 
     /// Per-axis clipping level of the sensor, in g.
@@ -157,6 +167,9 @@ pub struct Trace {
     pub file: String,
     /// What it shows.
     pub label: Label,
+    /// Where the sensor was worn (`chest`, `waist`, …; `sisfall` for SisFall's waist
+    /// board).
+    pub position: &'static str,
     /// Sample period, ms.
     pub period_ms: u16,
     /// One entry per period; `None` is a missing sample.
@@ -170,6 +183,11 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// How long the recording lasts, ms (one period per entry).
+    pub fn duration_ms(&self) -> u64 {
+        self.periods.len() as u64 * u64::from(self.period_ms)
+    }
+
     /// The periods as replay records (`driver::replay`), for a firmware image.
     pub fn to_records(&self) -> Vec<u8> {
         self.periods
@@ -475,6 +493,19 @@ pub fn read_umafall(
         .iter()
         .map(|(_, v)| v.iter().any(|a| a.abs() >= full_scale))
         .collect();
+    if position.is_high_rate() {
+        let (periods, times_ms) = resample(&rows, &saturated, period_ms);
+        return Ok(Trace {
+            file: file.to_string(),
+            label,
+            position: position.name(),
+            period_ms,
+            periods,
+            times_ms,
+            repaired: 0,
+            skipped_rows: bad_rows,
+        });
+    }
     let repaired = if repair { repair_scale(&mut rows) } else { 0 };
     let samples: Vec<(u64, Acceleration)> = rows
         .iter()
@@ -495,6 +526,7 @@ pub fn read_umafall(
     Ok(Trace {
         file: file.to_string(),
         label,
+        position: position.name(),
         period_ms,
         periods,
         times_ms,
@@ -610,6 +642,132 @@ pub fn repair_scale(rows: &mut [(u64, [f64; 3])]) -> usize {
     changed
 }
 
+/// Grid of the high-rate source, ms (the phone's ≈200 Hz).
+pub const RESAMPLE_SOURCE_MS: u64 = 5;
+
+/// Resamples a high-rate trace (rows sorted by time, in g) to `period_ms` the way an
+/// accelerometer with a proper output filter would deliver it:
+///
+/// 1. rows sharing a time stamp (the phone writes bursts) are averaged, then the trace is
+///    interpolated linearly onto a uniform [`RESAMPLE_SOURCE_MS`] grid; a grid point in
+///    a gap longer than 25 ms is missing;
+/// 2. anti-alias low-pass: a windowed-sinc FIR (Hamming window, unit gain at DC so that
+///    gravity stays 1 g), cut-off at 0.4 × the output rate (8 Hz for 20 Hz, 10 Hz for
+///    25 Hz), `16 × period / 5 ms + 1` taps (161 at 50 ms, ±0.4 s), centred (zero
+///    phase: this runs offline); missing inputs are left out of the sum (the taps
+///    renormalised), an output is missing when its own grid point is or when the taps
+///    left hold under 90 % of the weight;
+/// 3. decimation to one sample per `period_ms` (a multiple of 5 ms; otherwise the
+///    nearest grid point). A sample is saturated when a source row within half a period
+///    of it was.
+pub fn resample(
+    rows: &[(u64, [f64; 3])],
+    saturated: &[bool],
+    period_ms: u16,
+) -> (Vec<Option<Acceleration>>, Vec<u64>) {
+    const SRC: u64 = RESAMPLE_SOURCE_MS;
+    const MAX_GAP_MS: u64 = 25;
+    // 1. collapse equal time stamps
+    let mut pts: Vec<(u64, [f64; 3], bool)> = Vec::with_capacity(rows.len());
+    let mut k = 0;
+    while k < rows.len() {
+        let t = rows[k].0;
+        let mut sum = [0.0f64; 3];
+        let mut sat = false;
+        let mut n = 0.0;
+        while k < rows.len() && rows[k].0 == t {
+            for (acc, v) in sum.iter_mut().zip(rows[k].1) {
+                *acc += v;
+            }
+            sat |= saturated.get(k).copied().unwrap_or(false);
+            n += 1.0;
+            k += 1;
+        }
+        pts.push((t, sum.map(|v| v / n), sat));
+    }
+    let (Some(first), Some(last)) = (pts.first(), pts.last()) else {
+        return (Vec::new(), Vec::new());
+    };
+    let start = first.0.div_ceil(SRC) * SRC;
+    let end = last.0;
+    let mut grid: Vec<Option<[f64; 3]>> = Vec::new();
+    let mut grid_sat: Vec<bool> = Vec::new();
+    let mut j = 0;
+    let mut g = start;
+    while g <= end {
+        while j + 1 < pts.len() && pts[j + 1].0 <= g {
+            j += 1;
+        }
+        let (ta, va, sa) = pts[j];
+        let v = if ta == g {
+            Some(va)
+        } else {
+            pts.get(j + 1).and_then(|&(tb, vb, _)| {
+                (tb - ta <= MAX_GAP_MS).then(|| {
+                    let w = (g - ta) as f64 / (tb - ta) as f64;
+                    [0, 1, 2].map(|a| va[a] + w * (vb[a] - va[a]))
+                })
+            })
+        };
+        grid.push(v);
+        grid_sat.push(sa || pts.get(j + 1).is_some_and(|p| p.2 && p.0 - g < SRC));
+        g += SRC;
+    }
+    // 2. windowed-sinc low-pass
+    let step = (u64::from(period_ms.max(1)) as f64 / SRC as f64)
+        .round()
+        .max(1.0) as usize;
+    // taps each side: 8 periods' worth of grid points (80 at 50 ms: 161 taps, ±0.4 s),
+    // a transition band of ≈ 4 Hz: down by > 40 dB from the output's Nyquist frequency
+    let m = (step * 8).max(2);
+    let fc = 0.4 / step as f64; // cut-off as a fraction of the source rate
+    let mut taps: Vec<f64> = (0..=2 * m)
+        .map(|i| {
+            let x = i as f64 - m as f64;
+            let sinc = if x == 0.0 {
+                2.0 * fc
+            } else {
+                (2.0 * std::f64::consts::PI * fc * x).sin() / (std::f64::consts::PI * x)
+            };
+            let hamming =
+                0.54 - 0.46 * (2.0 * std::f64::consts::PI * i as f64 / (2 * m) as f64).cos();
+            sinc * hamming
+        })
+        .collect();
+    let sum: f64 = taps.iter().sum();
+    taps.iter_mut().for_each(|t| *t /= sum);
+    // 3. decimate
+    let mut periods = Vec::with_capacity(grid.len() / step + 1);
+    let mut times = Vec::with_capacity(grid.len() / step + 1);
+    let mut c = 0;
+    while c < grid.len() {
+        let mut acc = [0.0f64; 3];
+        let mut weight = 0.0;
+        for (i, tap) in taps.iter().enumerate() {
+            // edges: the first and last sample repeated
+            let idx = (c + i).saturating_sub(m).min(grid.len() - 1);
+            if let Some(v) = grid[idx] {
+                (0..3).for_each(|a| acc[a] += tap * v[a]);
+                weight += tap;
+            }
+        }
+        let ok = grid[c].is_some() && weight >= 0.9;
+        let acc = acc.map(|v| v / weight);
+        let lo = c.saturating_sub(step / 2);
+        let hi = (c + step.div_ceil(2)).min(grid.len());
+        let sat = grid_sat[lo..hi].iter().any(|&s| s);
+        periods.push(ok.then(|| Acceleration {
+            x_mg: g_to_mg(acc[0]),
+            y_mg: g_to_mg(acc[1]),
+            z_mg: g_to_mg(acc[2]),
+            saturated: sat,
+        }));
+        times.push(start + c as u64 * SRC);
+        c += step;
+    }
+    (periods, times)
+}
+
 /// Turns time-stamped samples (sorted) into one entry per period: each sample is one
 /// period; a gap longer than 1.5 periods adds `round(gap / period) − 1` missing periods
 /// (at most 10 s of them).
@@ -640,8 +798,10 @@ pub fn to_periods(
     (periods, times)
 }
 
-/// Reads a SisFall trace (ADXL345 columns), averaged down to `period_ms` (a multiple of
-/// the 5 ms sample period).
+/// Reads a SisFall trace (ADXL345 columns), low-pass filtered and resampled to
+/// `period_ms` ([`resample`]). Tolerant of blank lines, CRLF or CR line ends, a byte-order
+/// mark and extra columns; a few damaged rows (up to [`MAX_BAD_ROW_SHARE_PCT`] %) are
+/// skipped and counted.
 pub fn read_sisfall(file: &str, text: &str, period_ms: u16) -> Result<Trace, TraceError> {
     const SAMPLE_MS: u64 = 5;
     const COUNTS_PER_G: i64 = 256;
@@ -677,50 +837,31 @@ pub fn read_sisfall(file: &str, text: &str, period_ms: u16) -> Result<Trace, Tra
     if raw.len() < block {
         return Err(TraceError::NoSamples);
     }
-    let mut samples = Vec::with_capacity(raw.len() / block);
-    for (k, chunk) in raw.chunks_exact(block).enumerate() {
-        let mut sum = [0i64; 3];
-        let mut saturated = false;
-        for s in chunk {
-            for axis in 0..3 {
-                sum[axis] += s[axis];
-                saturated |= s[axis] >= FULL_SCALE || s[axis] < -FULL_SCALE;
-            }
-        }
-        let n = chunk.len() as i64;
-        let mg = sum.map(|s| {
-            let v = div_round(s * 1000, n * COUNTS_PER_G);
-            v.clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
-        });
-        samples.push((
-            k as u64 * block as u64 * SAMPLE_MS,
-            Acceleration {
-                x_mg: mg[0],
-                y_mg: mg[1],
-                z_mg: mg[2],
-                saturated,
-            },
-        ));
-    }
-    let (periods, times_ms) = to_periods(&samples, period_ms);
+    let saturated: Vec<bool> = raw
+        .iter()
+        .map(|s| s.iter().any(|&a| !(-FULL_SCALE..FULL_SCALE).contains(&a)))
+        .collect();
+    let rows: Vec<(u64, [f64; 3])> = raw
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            (
+                k as u64 * SAMPLE_MS,
+                s.map(|a| a as f64 / COUNTS_PER_G as f64),
+            )
+        })
+        .collect();
+    let (periods, times_ms) = resample(&rows, &saturated, period_ms);
     Ok(Trace {
         file: file.to_string(),
         label,
+        position: "sisfall",
         period_ms,
         periods,
         times_ms,
         repaired: 0,
         skipped_rows,
     })
-}
-
-/// `a / b` rounded half away from zero, for `b > 0`.
-fn div_round(a: i64, b: i64) -> i64 {
-    if a >= 0 {
-        (2 * a + b) / (2 * b)
-    } else {
-        -((-2 * a + b) / (2 * b))
-    }
 }
 
 #[cfg(test)]
