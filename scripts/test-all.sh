@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # --- what the tests need -----------------------------------------------------------
-APT_PACKAGES=(mosquitto mosquitto-clients qemu-system-arm victoria-metrics chromium chromium-driver fonts-noto-cjk curl postgresql-15)
+APT_PACKAGES=(mosquitto mosquitto-clients qemu-system-arm victoria-metrics chromium chromium-driver fonts-noto-cjk curl postgresql-15 libfaketime)
 # Microcontroller targets: the firmware library cross-builds for the first two; the
 # pendant image (firmware/pendant, QEMU lm3s6965evb) is Cortex-M3.
 RUST_TARGETS=(thumbv7em-none-eabihf riscv32imc-unknown-none-elf thumbv7m-none-eabi)

@@ -14,11 +14,13 @@ use prometheus_client::registry::Registry;
 
 use crate::ingest::RejectReason;
 
-/// Installs the `tracing` subscriber (`RUST_LOG` filters; default `info`).
+/// Installs the `tracing` subscriber on stderr (`RUST_LOG` filters; default `info`);
+/// stdout is left to what a command prints for its user.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmqtt=warn,sqlx=warn"));
     let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
         .try_init();

@@ -19,11 +19,20 @@ pub struct AnxinProcess(Child);
 impl AnxinProcess {
     /// Starts `anxin run` with the configuration file `config`; logs at warn to stderr.
     pub fn run(config: &std::path::Path) -> AnxinProcess {
+        Self::run_with_env(config, &[])
+    }
+
+    /// The same with more environment variables (e.g. a preloaded fake clock).
+    pub fn run_with_env(config: &std::path::Path, env: &[(&str, &str)]) -> AnxinProcess {
         AnxinProcess(
             Command::new(env!("CARGO_BIN_EXE_anxin"))
                 .args(["run", "--config"])
                 .arg(config)
-                .env("RUST_LOG", "warn")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("ANXIN_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()
