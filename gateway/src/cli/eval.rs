@@ -9,7 +9,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::detect::eval::{Delays, EvalHome, HomeResult, delays, evaluate, parse_label};
+use crate::detect::eval::{
+    Delays, EvalHome, HomeResult, Scored, Variant, candidates, delays, evaluate, evaluate_seeded,
+    leave_one_home_out, parse_label, score, variant,
+};
 use crate::detect::replay::parse_ordonez;
 
 /// Arguments of `anxin eval`.
@@ -30,6 +33,10 @@ pub struct EvalArgs {
     /// Write the full results (every alert and collapse) as JSON here.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Only the in-sample table of the configured parameters (no leave-one-home-out, no
+    /// variants).
+    #[arg(long)]
+    pub quick: bool,
 }
 
 #[derive(Serialize)]
@@ -120,8 +127,109 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if args.quick {
+        if let Some(out) = &args.out {
+            let json = serde_json::json!({ "summary": summaries, "homes": results });
+            std::fs::write(out, serde_json::to_string_pretty(&json)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+        }
+        return Ok(());
+    }
+
+    // Every variant with the configured parameters (in-sample on the recorded homes: the
+    // defaults were chosen on them).
+    let cands = candidates(&config.detect)?;
+    let bar = ProgressBar::new(
+        ((homes.len() * Variant::ALL.len()
+            + homes.len() * (cands.len() * (homes.len() - 1) + Variant::ALL.len()))
+            * (1 + args.collapses)) as u64,
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} replays {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut tick = |what: &str| {
+        bar.set_message(what.to_string());
+        bar.inc(1);
+    };
+    let mut in_sample: Vec<(Variant, Vec<HomeResult>)> = Vec::new();
+    for v in Variant::ALL {
+        let hs: Vec<EvalHome> = homes.iter().map(|h| variant(h, v)).collect();
+        in_sample.push((
+            v,
+            evaluate_seeded(&params, &hs, args.collapses, args.seed, &mut tick),
+        ));
+    }
+    let folds = leave_one_home_out(
+        &cands,
+        &homes,
+        &Variant::ALL,
+        args.collapses,
+        args.seed,
+        &mut tick,
+    );
+    bar.finish_and_clear();
+
+    println!();
+    println!(
+        "## The configured parameters on every home and variant (in-sample: the defaults were chosen on these homes)"
+    );
+    print_header();
+    let mut in_sample_scores = Vec::new();
+    for (v, rs) in &in_sample {
+        for r in rs {
+            let s = score(&r.name, &[r]);
+            print_scored(&s);
+            in_sample_scores.push(s);
+        }
+        let s = score(
+            &format!("pooled/{}", v.name()),
+            &rs.iter().collect::<Vec<_>>(),
+        );
+        print_scored(&s);
+        in_sample_scores.push(s);
+    }
+
+    println!();
+    println!("## Leave-one-home-out (held out: parameters chosen on the other home only)");
+    for f in &folds {
+        println!(
+            "held out {}: chosen on the others: {} (training: {:.3} false/home-day, waking median {:.0} min)",
+            f.held_out, f.chosen, f.training.false_per_day.value, f.training.waking_median.value
+        );
+    }
+    print_header();
+    let mut held_out_scores = Vec::new();
+    for (vi, v) in Variant::ALL.iter().enumerate() {
+        let rs: Vec<&HomeResult> = folds.iter().filter_map(|f| f.results.get(vi)).collect();
+        for r in &rs {
+            let s = score(&r.name, &[*r]);
+            print_scored(&s);
+            held_out_scores.push(s);
+        }
+        let s = score(&format!("pooled/{}", v.name()), &rs);
+        print_scored(&s);
+        held_out_scores.push(s);
+    }
+    for f in &folds {
+        for r in &f.results {
+            for a in &r.false_alerts {
+                println!(
+                    "held-out false alert  {}  {}  {}  {:?}  {}",
+                    r.name, a.time, a.kind, a.severity, a.reason
+                );
+            }
+        }
+    }
+
     if let Some(out) = &args.out {
-        let json = serde_json::json!({ "summary": summaries, "homes": results });
+        let json = serde_json::json!({
+            "summary": summaries,
+            "homes": results,
+            "in_sample": in_sample_scores,
+            "held_out": held_out_scores,
+            "folds": folds,
+        });
         std::fs::write(out, serde_json::to_string_pretty(&json)?)
             .with_context(|| format!("writing {}", out.display()))?;
     }
@@ -166,5 +274,65 @@ fn print_row(s: &Summary) {
         d(&s.waking),
         d(&s.asleep),
         d(&s.out)
+    );
+}
+
+fn print_header() {
+    println!(
+        "{:<22} {:>5} {:>5} {:>22} {:>13} | {:>3} {:>4} {:>20} {:>20} {:>7} | {:>3} {:>6} {:>4}",
+        "home/variant",
+        "days",
+        "false",
+        "per home-day [95% CI]",
+        "12h-timer/day",
+        "n",
+        "miss",
+        "median min [95% CI]",
+        "p90 min [95% CI]",
+        "12h-med",
+        "asleep n",
+        "median",
+        "miss"
+    );
+}
+
+fn print_scored(s: &Scored) {
+    let m = |x: f64| {
+        if x.is_infinite() && x > 0.0 {
+            "inf".to_string()
+        } else if x.is_infinite() {
+            "-".to_string()
+        } else {
+            format!("{x:.0}")
+        }
+    };
+    println!(
+        "{:<22} {:>5.1} {:>5} {:>22} {:>13.3} | {:>3} {:>4} {:>20} {:>20} {:>7} | {:>3} {:>6} {:>4}",
+        s.name,
+        s.days,
+        s.false_alerts,
+        format!(
+            "{:.3} [{:.3}-{:.3}]",
+            s.false_per_day.value, s.false_per_day.lo, s.false_per_day.hi
+        ),
+        s.timer_false_per_day.value,
+        s.waking_n,
+        s.waking_missed,
+        format!(
+            "{} [{}-{}]",
+            m(s.waking_median.value),
+            m(s.waking_median.lo),
+            m(s.waking_median.hi)
+        ),
+        format!(
+            "{} [{}-{}]",
+            m(s.waking_p90.value),
+            m(s.waking_p90.lo),
+            m(s.waking_p90.hi)
+        ),
+        m(s.timer_median.value),
+        s.asleep_n,
+        m(s.asleep_median),
+        s.asleep_missed
     );
 }

@@ -28,6 +28,9 @@ pub struct ReplayEvent {
     pub household: String,
     /// What the detector gets.
     pub inputs: Vec<Input>,
+    /// Which sensor of the log it came from (its row label, e.g. `Basin`; empty when the
+    /// format does not say): the evaluation's variants drop or keep sensors by it.
+    pub sensor: String,
 }
 
 /// A log could not be read.
@@ -99,6 +102,7 @@ pub fn parse_ordonez(text: &str, household: &str) -> Result<Vec<ReplayEvent>, Re
                 at_ms: at,
                 household: household.to_string(),
                 inputs: vec![Input::Activity { room, kind }],
+                sensor: location.to_string(),
             });
         }
     }
@@ -147,6 +151,7 @@ pub fn parse_event_log(text: &str) -> Result<Vec<ReplayEvent>, ReplayError> {
             at_ms: at,
             household: l.household,
             inputs,
+            sensor: format!("{}@{}", l.device_kind, l.room.as_deref().unwrap_or("")),
         });
     }
     out.sort_by_key(|e| e.at_ms);
