@@ -29,7 +29,7 @@ use crate::ingest::{
     STATUS_FILTER,
 };
 // Provisioning (issue 7).
-use crate::ingest::{ZigbeeAdapter, ZigbeeMap};
+use crate::ingest::{AlarmSink, ObservationSinks, SharedAlarmProgress, ZigbeeAdapter, ZigbeeMap};
 use crate::provision::{self, Provisioning};
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -130,7 +130,8 @@ impl Gateway {
         metrics.register_collector(Box::new(crate::broker::stats::BrokerCollector(
             broker_stats.clone(),
         )));
-        let (inbound_tx, inbound_rx) = mpsc::channel(config.ingest.queue_capacity.max(16));
+        let (inbound_tx, inbound_rx) =
+            crate::ingest::ingest_queue(config.ingest.queue_capacity, &metrics);
 
         let (broker, credentials, target, mqtt_cfg) = match config.mqtt.mode {
             MqttMode::Embedded => {
@@ -148,7 +149,7 @@ impl Gateway {
                     creds = creds.with_multiplexer(&m.username, hash);
                     warn!(username = %m.username, "broker: a multiplexer may publish for every device");
                 }
-                // Provisioning (issue 7): bridges confined to the configured Zigbee2MQTT
+                // Provisioning: bridges confined to the configured Zigbee2MQTT
                 // base topic; stored device and bridge credentials loaded before listening.
                 let base = config.mqtt.zigbee2mqtt_base_topic.trim_end_matches('/');
                 if !base.is_empty() {
@@ -237,11 +238,21 @@ impl Gateway {
         };
 
         let (detect_tx, detect_rx) = mpsc::channel(PIPELINE_QUEUE);
+        let (detect_alarm_tx, detect_alarm_rx) = mpsc::channel(PIPELINE_QUEUE);
+        let alarm_progress = SharedAlarmProgress::default();
         let (history_tx, history_rx) = mpsc::channel(PIPELINE_QUEUE);
         let (signal_tx, signal_rx) = mpsc::channel(PIPELINE_QUEUE);
-        let detect = detect::start(&services, detect_rx, signal_tx)
-            .await
-            .context("starting detection")?;
+        let detect = detect::start(
+            &services,
+            detect_rx,
+            detect::AlarmQueue {
+                rx: detect_alarm_rx,
+                progress: alarm_progress.clone(),
+            },
+            signal_tx,
+        )
+        .await
+        .context("starting detection")?;
         let workflow = workflow::start(&services, signal_rx, detect.clone())
             .await
             .context("starting the workflow")?;
@@ -249,7 +260,7 @@ impl Gateway {
             .await
             .context("starting history")?;
 
-        // Provisioning (issue 7): Zigbee2MQTT through ingest, and a tap of observations.
+        // Provisioning: Zigbee2MQTT through ingest, and a tap of observations.
         let zigbee_map = ZigbeeMap::load(&store)
             .await
             .context("loading the Zigbee2MQTT mapping")?;
@@ -264,7 +275,15 @@ impl Gateway {
             metrics.clone(),
             clock.clone(),
             session.clone(),
-            vec![detect_tx, history_tx],
+            ObservationSinks {
+                detect: detect_tx,
+                detect_alarms: Some(AlarmSink {
+                    tx: detect_alarm_tx,
+                    progress: alarm_progress,
+                    ledger: services.signals.clone(),
+                }),
+                others: vec![history_tx],
+            },
         )
         .await
         .context("restoring ingest state")?
@@ -277,7 +296,6 @@ impl Gateway {
         .with_tap(observation_tap)
         .with_downlink(downlink.clone());
         tasks.spawn(committer.run(inbound_rx, cancel.clone()));
-        // Provisioning (issue 7).
         let provision = provision::start(
             &services,
             provision::LiveDeps {

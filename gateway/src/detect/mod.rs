@@ -45,6 +45,7 @@ use self::localtime::LocalTime;
 pub use self::params::{DetectConfig, HouseholdSettings};
 use crate::app::Services;
 use crate::clock::StepFollower;
+use crate::ingest::SharedAlarmProgress;
 use crate::ingest::{Observation, ObservationKind};
 use crate::signal::Signal;
 
@@ -240,12 +241,26 @@ struct DetectMetrics {
     clock_steps: Counter,
 }
 
+/// Help, fall and gas observations, read before any other (ingest's alarm lane), and
+/// the progress ingest waits on.
+pub struct AlarmQueue {
+    /// The queue.
+    pub rx: mpsc::Receiver<Observation>,
+    /// Told how many were applied (their signals sent to the workflow).
+    pub progress: SharedAlarmProgress,
+}
+
 /// Starts detection: restores snapshots, replays the journal written since, and runs.
 pub async fn start(
     services: &Services,
     mut observations: mpsc::Receiver<Observation>,
+    alarms: AlarmQueue,
     signals: mpsc::Sender<Signal>,
 ) -> anyhow::Result<DetectHandle> {
+    let AlarmQueue {
+        rx: mut alarm_rx,
+        progress: alarm_progress,
+    } = alarms;
     let params = services.config.detect.compile()?;
     let lt = LocalTime::new(&services.config.general.timezone)
         .with_context(|| format!("unknown time zone {:?}", services.config.general.timezone))?;
@@ -373,54 +388,85 @@ pub async fn start(
         }
         let mut snapshot = tokio::time::interval(snapshot_every);
         snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The journal position a snapshot records: every event up to it was applied.
+        // Bulk observations come in journal order; an alarm may overtake bulk events
+        // committed before it, so alarms do not move the position (a restart replays
+        // an alarm after it once more, which the workflow recognises).
         let mut last_journal = cursor;
+        let mut alarm_journal = cursor;
         loop {
+            // Alarms first: applied, and their signals sent, before anything else.
+            let mut alarms_applied = 0u64;
+            if let Ok(o) = alarm_rx.try_recv() {
+                let t = now(&mut engine, &mut steps);
+                apply(&mut engine, &o, t, &mut alarm_journal);
+                alarms_applied += 1;
+                while let Ok(o) = alarm_rx.try_recv() {
+                    apply(&mut engine, &o, t, &mut alarm_journal);
+                    alarms_applied += 1;
+                }
+                engine.advance(t);
+            }
             let wait = engine
                 .next_deadline()
                 .map(|d| s.clock.real_delay_until(d))
                 .unwrap_or(Duration::from_secs(3600))
                 .min(Duration::from_secs(3600));
-            tokio::select! {
-                _ = s.cancel.cancelled() => break,
-                o = observations.recv() => {
-                    let Some(o) = o else { break };
-                    let t = now(&mut engine, &mut steps);
-                    apply(&mut engine, &o, t, &mut last_journal);
-                    while let Ok(o) = observations.try_recv() {
+            // With alarms just applied, their signals go out before anything else.
+            if alarms_applied == 0 {
+                tokio::select! {
+                    _ = s.cancel.cancelled() => break,
+                    o = alarm_rx.recv() => {
+                        let Some(o) = o else { break };
+                        let t = now(&mut engine, &mut steps);
+                        apply(&mut engine, &o, t, &mut alarm_journal);
+                        alarms_applied += 1;
+                        while let Ok(o) = alarm_rx.try_recv() {
+                            apply(&mut engine, &o, t, &mut alarm_journal);
+                            alarms_applied += 1;
+                        }
+                        engine.advance(t);
+                    }
+                    o = observations.recv() => {
+                        let Some(o) = o else { break };
+                        let t = now(&mut engine, &mut steps);
                         apply(&mut engine, &o, t, &mut last_journal);
+                        while let Ok(o) = observations.try_recv() {
+                            apply(&mut engine, &o, t, &mut last_journal);
+                        }
+                        engine.advance(t);
                     }
-                    engine.advance(t);
-                }
-                _ = tokio::time::sleep(wait) => {
-                    let t = now(&mut engine, &mut steps);
-                    engine.advance(t);
-                }
-                r = connected.changed() => {
-                    if r.is_err() { break }
-                    let c = *connected.borrow() && *writable.borrow();
-                    if c != was_connected {
-                        was_connected = c;
+                    _ = tokio::time::sleep(wait) => {
                         let t = now(&mut engine, &mut steps);
-                        engine.set_connected(c, t);
+                        engine.advance(t);
                     }
+                    r = connected.changed() => {
+                        if r.is_err() { break }
+                        let c = *connected.borrow() && *writable.borrow();
+                        if c != was_connected {
+                            was_connected = c;
+                            let t = now(&mut engine, &mut steps);
+                            engine.set_connected(c, t);
+                        }
+                    }
+                    r = writable.changed() => {
+                        if r.is_err() { break }
+                        let c = *connected.borrow() && *writable.borrow();
+                        if c != was_connected {
+                            was_connected = c;
+                            let t = now(&mut engine, &mut steps);
+                            engine.set_connected(c, t);
+                        }
+                    }
+                    c = rx.recv() => match c {
+                        Some(c) => {
+                            let t = now(&mut engine, &mut steps);
+                            command(&mut engine, c, t);
+                        }
+                        None => break,
+                    },
+                    _ = snapshot.tick() => save_snapshot(&mut engine, &s, last_journal, &m).await,
                 }
-                r = writable.changed() => {
-                    if r.is_err() { break }
-                    let c = *connected.borrow() && *writable.borrow();
-                    if c != was_connected {
-                        was_connected = c;
-                        let t = now(&mut engine, &mut steps);
-                        engine.set_connected(c, t);
-                    }
-                }
-                c = rx.recv() => match c {
-                    Some(c) => {
-                        let t = now(&mut engine, &mut steps);
-                        command(&mut engine, c, t);
-                    }
-                    None => break,
-                },
-                _ = snapshot.tick() => save_snapshot(&mut engine, &s, last_journal, &m).await,
             }
             m.households.set(engine.len() as i64);
             for sig in engine.take_signals() {
@@ -431,6 +477,9 @@ pub async fn start(
                 if signals.send(sig).await.is_err() {
                     warn!("workflow stopped; signal not delivered");
                 }
+            }
+            if alarms_applied > 0 {
+                alarm_progress.applied(alarms_applied);
             }
         }
         save_snapshot(&mut engine, &s, last_journal, &m).await;

@@ -19,12 +19,14 @@ use tracing::{debug, error, warn};
 
 use super::decode::{Decoded, decode};
 use super::downlink::Downlink;
+use super::lane::{IngestLanes, Lane, SharedAlarmProgress};
 use super::mqtt::{Inbound, MqttSession};
 use super::registry::Registry;
 use super::sequence::{Classified, SequenceTracker, TsClock};
 use super::zigbee2mqtt::ZigbeeAdapter;
 use super::{Observation, ObservationKind, RejectReason};
 use crate::clock::{SharedClock, StepFollower};
+use crate::signal::SignalLedger;
 use crate::store::{CommitBatch, EventRow, HealthRow, Store, StoreError};
 use crate::telemetry::{ChannelLabel, Metrics};
 
@@ -52,13 +54,38 @@ pub struct Committer {
     steps: StepFollower,
     session: MqttSession,
     downlink: Downlink,
-    observations: Vec<mpsc::Sender<Observation>>,
+    sinks: ObservationSinks,
     reject_log: HashMap<RejectReason, u64>,
     /// Zigbee2MQTT messages: translated into protocol messages.
     zigbee: Option<ZigbeeAdapter>,
     /// A copy of every new observation for observers (installation tests).
     tap: Option<broadcast::Sender<Observation>>,
 }
+
+/// Where observations go after the commit.
+pub struct ObservationSinks {
+    /// Detection's queue.
+    pub detect: mpsc::Sender<Observation>,
+    /// Detection's alarm queue, read before its other queue, with the progress of what
+    /// was handed to it and the ledger of the signals it raised from them (None: alarms
+    /// take the detection queue like everything else).
+    pub detect_alarms: Option<AlarmSink>,
+    /// Every other consumer (history).
+    pub others: Vec<mpsc::Sender<Observation>>,
+}
+
+/// Detection's alarm queue.
+pub struct AlarmSink {
+    /// The queue.
+    pub tx: mpsc::Sender<Observation>,
+    /// What detection has applied of it.
+    pub progress: SharedAlarmProgress,
+    /// Signals between detection and the workflow.
+    pub ledger: Arc<SignalLedger>,
+}
+
+/// How long bulk work waits for an alarm's alert to be stored, at most.
+const ALARM_HOLD: Duration = Duration::from_millis(500);
 
 impl Committer {
     /// Restores sequence state and device health from the store.
@@ -70,7 +97,7 @@ impl Committer {
         metrics: Arc<Metrics>,
         clock: SharedClock,
         session: MqttSession,
-        observations: Vec<mpsc::Sender<Observation>>,
+        sinks: ObservationSinks,
     ) -> Result<Committer, StoreError> {
         let tracker = SequenceTracker::restore(
             store.seq_state().await?,
@@ -97,14 +124,14 @@ impl Committer {
             clock,
             session,
             downlink,
-            observations,
+            sinks,
             reject_log: HashMap::new(),
             zigbee: None,
             tap: None,
         })
     }
 
-    /// Routes the Zigbee2MQTT base topic through `adapter` (provisioning issue).
+    /// Routes the Zigbee2MQTT base topic through `adapter`.
     pub fn with_zigbee(mut self, adapter: ZigbeeAdapter) -> Self {
         self.zigbee = Some(adapter);
         self
@@ -117,28 +144,36 @@ impl Committer {
         self
     }
 
-    /// Sends a copy of every new observation to `tap` as well (provisioning issue).
+    /// Sends a copy of every new observation to `tap` as well (installation tests).
     pub fn with_tap(mut self, tap: broadcast::Sender<Observation>) -> Self {
         self.tap = Some(tap);
         self
     }
 
-    /// Runs until `cancel` or until the session's queue closes.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Inbound>, cancel: CancellationToken) {
+    /// Runs until `cancel` or until the session's queues close. Every alarm waiting is
+    /// committed in a batch of its own before the next bulk batch is taken.
+    pub async fn run(mut self, mut lanes: IngestLanes, cancel: CancellationToken) {
         let mut batch = Vec::with_capacity(self.cfg.batch_max);
         loop {
-            let first = tokio::select! {
+            let (first, lane) = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
-                m = rx.recv() => match m { Some(m) => m, None => break },
+                m = lanes.alarm.recv() => match m { Some(m) => (m, Lane::Alarm), None => break },
+                m = lanes.bulk.recv() => match m { Some(m) => (m, Lane::Bulk), None => break },
             };
             batch.push(first);
+            let rx = match lane {
+                Lane::Alarm => &mut lanes.alarm,
+                Lane::Bulk => &mut lanes.bulk,
+            };
             while batch.len() < self.cfg.batch_max {
                 match rx.try_recv() {
                     Ok(m) => batch.push(m),
                     Err(_) => break,
                 }
             }
-            if !self.process(&mut batch, &cancel).await {
+            lanes.taken(lane, batch.len());
+            if !self.process(&mut batch, lane, &cancel).await {
                 break;
             }
             batch.clear();
@@ -146,7 +181,12 @@ impl Committer {
     }
 
     /// Processes one batch; false when shutdown interrupted a failing commit.
-    async fn process(&mut self, batch: &mut [Inbound], cancel: &CancellationToken) -> bool {
+    async fn process(
+        &mut self,
+        batch: &mut [Inbound],
+        lane: Lane,
+        cancel: &CancellationToken,
+    ) -> bool {
         let (now, step) = self.steps.now(&*self.clock);
         if step != 0 {
             self.tracker.shift_clock_offsets(step);
@@ -366,15 +406,47 @@ impl Committer {
                 self.metrics.ingest_acks_sent.inc();
             }
         }
-        // Every consumer (detection, history) gets every new observation, in order.
-        for (key, o) in obs {
-            if key.is_some_and(|k| !inserted.contains(&k)) {
-                continue;
+        // Every consumer (detection, history) gets every new observation, in order;
+        // alarms reach detection on its alarm queue, then bulk work waits until their
+        // alerts are stored.
+        let obs: Vec<Observation> = obs
+            .into_iter()
+            .filter(|(key, _)| key.is_none_or(|k| inserted.contains(&k)))
+            .map(|(_, o)| o)
+            .collect();
+        let alarm_sink = self
+            .sinks
+            .detect_alarms
+            .as_ref()
+            .filter(|_| lane == Lane::Alarm);
+        match alarm_sink {
+            Some(sink) => {
+                let mut handed = 0;
+                for o in &obs {
+                    if sink.tx.send(o.clone()).await.is_ok() {
+                        handed += 1;
+                    }
+                }
+                sink.progress.handed(handed);
+                let ledger = sink.ledger.clone();
+                if !sink.progress.wait(|| ledger.settled(), ALARM_HOLD).await {
+                    warn!(
+                        hold_ms = ALARM_HOLD.as_millis() as u64,
+                        "an alarm's alert was not stored within the hold; bulk ingest goes on"
+                    );
+                }
             }
+            None => {
+                for o in &obs {
+                    let _ = self.sinks.detect.send(o.clone()).await;
+                }
+            }
+        }
+        for o in obs {
             if let Some(tap) = &self.tap {
                 let _ = tap.send(o.clone());
             }
-            for tx in &self.observations {
+            for tx in &self.sinks.others {
                 let _ = tx.send(o.clone()).await;
             }
         }

@@ -4,17 +4,18 @@
 //!
 //! ```text
 //! tap.rs (embedded broker, in process: events, heartbeats) ──┐
-//! mqtt.rs ──Inbound──▶ committer.rs ─ decode.rs (topic, payload, registry)
-//!                          │          ─ sequence.rs (duplicates, contiguous mark)
+//! mqtt.rs ──Inbound──▶ lane.rs (alarm | bulk) ──▶ committer.rs ─ decode.rs (topic, payload, registry)
+//!                          alarms first, a batch of their own  ─ sequence.rs (duplicates, contiguous mark)
 //!                          ├─ store.commit(batch)  (one transaction, one fsync)
 //!                          ├─ PUBACK each message, in order (manual acks)
 //!                          ├─ downlink.rs: Ack {boot, upto} to each device
-//!                          └─ Observation ▶ detection
+//!                          └─ Observation ▶ detection (alarms on its alarm queue), history
 //! ```
 
 mod committer;
 mod decode;
 mod downlink;
+mod lane;
 mod mqtt;
 mod registry;
 mod sequence;
@@ -26,9 +27,12 @@ use std::sync::Arc;
 use anxin_firmware::wire::{EventBody, Heartbeat};
 use prometheus_client::encoding::EncodeLabelValue;
 
-pub use committer::{Committer, CommitterConfig};
+pub use committer::{AlarmSink, Committer, CommitterConfig, ObservationSinks};
 pub use decode::{Decoded, decode};
 pub use downlink::{AppliedCommands, CommandAcks, Downlink};
+pub use lane::{
+    AlarmProgress, IngestLanes, IngestQueue, Lane, SharedAlarmProgress, ingest_queue, lane_of,
+};
 pub use mqtt::{Inbound, MqttSession, MqttTarget};
 pub use registry::Registry;
 pub use sequence::{Classified, SequenceTracker};

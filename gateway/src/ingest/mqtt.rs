@@ -15,10 +15,11 @@ use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, Publish, QoS,
     SubscribeFilter,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::lane::IngestQueue;
 use crate::clock::SharedClock;
 use crate::config::MqttConfig;
 use crate::telemetry::Metrics;
@@ -68,7 +69,7 @@ impl MqttSession {
         cfg: &MqttConfig,
         target: MqttTarget,
         uplinks: &'static str,
-        tx: mpsc::Sender<Inbound>,
+        tx: IngestQueue,
         clock: SharedClock,
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
@@ -113,7 +114,7 @@ impl MqttSession {
 async fn poll_loop(
     mut eventloop: EventLoop,
     client: AsyncClient,
-    tx: mpsc::Sender<Inbound>,
+    tx: IngestQueue,
     clock: SharedClock,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,

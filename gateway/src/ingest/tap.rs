@@ -10,27 +10,26 @@
 
 use std::sync::Arc;
 
-use anxin_firmware::wire::topic::{self, Channel};
-use async_trait::async_trait;
-use rumqttc::{Publish, QoS};
-use tokio::sync::mpsc;
-
+use super::lane::IngestQueue;
 use super::mqtt::Inbound;
 use crate::broker::UplinkTap;
 use crate::clock::SharedClock;
+use anxin_firmware::wire::topic::{self, Channel};
+use async_trait::async_trait;
+use rumqttc::{Publish, QoS};
 
 /// The subscription the gateway's session keeps beside the tap: status messages only.
 pub const STATUS_FILTER: &str = "anxin/v1/dev/+/up/status";
 
 /// Hands accepted events and heartbeats to the committer.
 pub struct IngestTap {
-    tx: mpsc::Sender<Inbound>,
+    tx: IngestQueue,
     clock: SharedClock,
 }
 
 impl IngestTap {
-    /// Into the committer's queue `tx`, stamped with `clock`.
-    pub fn new(tx: mpsc::Sender<Inbound>, clock: SharedClock) -> Arc<Self> {
+    /// Into the committer's lanes `tx`, stamped with `clock`.
+    pub fn new(tx: IngestQueue, clock: SharedClock) -> Arc<Self> {
         Arc::new(IngestTap { tx, clock })
     }
 }
