@@ -654,7 +654,10 @@ impl Household {
         // Getting up.
         let wd = self.wake_day(at, w);
         if wd > self.woke_day {
-            if self.woke_day != i32::MIN && watching && self.out_since_ms == 0 {
+            // Not after an away period or a time the home could not be seen: the first
+            // activity then is a return, not a getting-up.
+            let from_activity = self.anchor_ms <= self.last_activity_ms;
+            if self.woke_day != i32::MIN && watching && self.out_since_ms == 0 && from_activity {
                 let boundary = w.lt.at(
                     w.lt.day(at - i64::from(p.day_boundary) * MINUTE_MS),
                     p.day_boundary,
@@ -870,13 +873,17 @@ impl Household {
     /// so it is not unusual before the missed-wake-up deadline (which watches it instead).
     fn night_extended(&self, t: u32, w: &World) -> u32 {
         let s = self.silence_start();
-        if self.settings.as_ref().is_some_and(|x| x.inactivity_min.is_some())
+        if self
+            .settings
+            .as_ref()
+            .is_some_and(|x| x.inactivity_min.is_some())
             || !self.profile.is_night(w.lt.minute(s), w.p)
         {
             return t;
         }
         match self.wake_deadline(s, w) {
-            Some(d) if d > s => t.max(((d - s) / MINUTE_MS) as u32),
+            // A minute after it: the missed wake-up is the alert that explains the night.
+            Some(d) if d > s => t.max(((d - s) / MINUTE_MS) as u32 + 1),
             _ => t,
         }
     }

@@ -494,55 +494,163 @@ mod tests {
         DetectConfig::default().compile().unwrap()
     }
 
+    fn ctx(minute: u16, room: RoomClass) -> Context {
+        Context {
+            minute,
+            room,
+            seated: false,
+        }
+    }
+
+    /// `days` days; each day the silences `(start minute, minutes, room)`.
+    fn live(days: i32, silences: &[(u16, i64, RoomClass)], p: &Params) -> Profile {
+        let mut pr = Profile::default();
+        for d in 0..days {
+            pr.roll_to(d, p);
+            pr.saw_activity();
+            for (m, len, room) in silences {
+                pr.learn_silence(ctx(*m, *room), *len, p);
+            }
+        }
+        pr.roll_to(days, p);
+        pr
+    }
+
     #[test]
     fn before_learning_the_defaults_apply() {
         let pr = Profile::default();
         assert_eq!(
-            pr.inactivity_min(RoomClass::Living, false, 10 * 60, &p()),
+            pr.inactivity_min(ctx(10 * 60, RoomClass::Living), &p()),
             6 * 60
         );
         assert_eq!(
-            pr.inactivity_min(RoomClass::Bedroom, false, 23 * 60, &p()),
+            pr.inactivity_min(ctx(23 * 60, RoomClass::Bedroom), &p()),
             12 * 60
         );
         assert_eq!(pr.wake_deadline_min(&p()), None);
+        // Nothing seen: the generic tail alone would wait far longer than the default.
+        assert!(pr.usual(ctx(10 * 60, RoomClass::Living), &p()).limit_min > 12 * 60);
+    }
+
+    /// A dense home: motion in every room, twenty short silences a day.
+    fn dense(p: &Params) -> Profile {
+        let day: Vec<(u16, i64, RoomClass)> = (0..20)
+            .map(|i| {
+                (
+                    7 * 60 + i * 40,
+                    15 + i64::from(i % 4) * 8,
+                    RoomClass::Kitchen,
+                )
+            })
+            .collect();
+        live(10, &day, p)
     }
 
     #[test]
-    fn learned_threshold_follows_the_longest_recent_silence_at_that_hour() {
+    fn a_dense_home_learns_short_daytime_limits() {
+        let params = p();
+        let pr = dense(&params);
+        assert!(
+            (19.0..=21.0).contains(&pr.silences_per_day()),
+            "{}",
+            pr.silences_per_day()
+        );
+        let t = pr.inactivity_min(ctx(10 * 60, RoomClass::Kitchen), &params);
+        assert!(
+            (90..=180).contains(&t),
+            "dense home, 10:00 kitchen: {t} min"
+        );
+        // What it tells the caseworker: 9 in 10 silences end within about half an hour.
+        let u = pr.usual(ctx(10 * 60, RoomClass::Kitchen), &params);
+        assert!((30..=60).contains(&u.p90_min), "{u:?}");
+    }
+
+    #[test]
+    fn a_sparse_home_with_long_normal_silences_gets_longer_limits() {
+        let params = p();
+        // Only contacts: four silences a day of 2–4 h.
+        let day = [
+            (8 * 60, 120, RoomClass::Kitchen),
+            (10 * 60 + 30, 180, RoomClass::Kitchen),
+            (14 * 60, 240, RoomClass::Kitchen),
+            (18 * 60 + 30, 150, RoomClass::Kitchen),
+        ];
+        let pr = live(10, &day, &params);
+        let sparse = pr.inactivity_min(ctx(10 * 60 + 30, RoomClass::Kitchen), &params);
+        let dense = dense(&params).inactivity_min(ctx(10 * 60 + 30, RoomClass::Kitchen), &params);
+        assert!(sparse > 240, "longer than any normal silence: {sparse}");
+        assert!(sparse > dense + 120, "sparse {sparse} vs dense {dense}");
+        // A room never seen borrows from the whole home, not from the generic tail.
+        let elsewhere = pr.inactivity_min(ctx(10 * 60 + 30, RoomClass::Bathroom), &params);
+        assert!(elsewhere > 240 && elsewhere < 14 * 60, "{elsewhere}");
+    }
+
+    #[test]
+    fn the_learned_night_runs_from_bedtime_to_the_latest_getting_up() {
         let params = p();
         let mut pr = Profile::default();
-        for d in 0..8 {
+        for d in 0..5 {
+            pr.roll_to(d, &params);
+            pr.learn_wake(3 * 60 + 30); // 07:30 (the day begins at 04:00)
+            pr.learn_bedtime(23 * 60 + 10, 8 * 60);
+            pr.learn_bedtime(14 * 60, 60); // a nap is not a night
+        }
+        assert_eq!(pr.sleep_period(&params), Some((22 * 60 + 40, 7 * 60 + 30)));
+        assert!(pr.is_night(23 * 60, &params));
+        assert!(pr.is_night(3 * 60, &params));
+        assert!(!pr.is_night(7 * 60 + 45, &params));
+        // 21:30 is outside the default day window but before this household's bedtime.
+        assert!(!pr.is_night(21 * 60 + 30, &params));
+    }
+
+    #[test]
+    fn in_the_first_week_the_default_is_the_longest_wait() {
+        let params = p();
+        // One day of 5-hour silences: the model, still mostly the generic tail, would wait
+        // longer than 6 h, but a new installation promises the default.
+        let pr = live(1, &[(10 * 60, 300, RoomClass::Living)], &params);
+        assert!(pr.usual(ctx(10 * 60, RoomClass::Living), &params).limit_min > 6 * 60);
+        assert_eq!(
+            pr.inactivity_min(ctx(10 * 60, RoomClass::Living), &params),
+            6 * 60
+        );
+        // Within the week, a home that shows short silences gets shorter limits at once.
+        let pr = live(4, &[(10 * 60, 20, RoomClass::Living); 6], &params);
+        let t = pr.inactivity_min(ctx(10 * 60, RoomClass::Living), &params);
+        assert!(t < 6 * 60, "{t}");
+        // After the learning days the model decides, never below what was seen.
+        let pr = live(8, &[(10 * 60, 300, RoomClass::Living)], &params);
+        assert!(pr.inactivity_min(ctx(10 * 60, RoomClass::Living), &params) > 300);
+    }
+
+    #[test]
+    fn a_full_row_is_halved_so_recent_silences_weigh_most() {
+        let params = p();
+        let long = live(30, &[(10 * 60, 300, RoomClass::Living)], &params);
+        let before = long.usual(ctx(10 * 60, RoomClass::Living), &params).p90_min;
+        let mut pr = long.clone();
+        for d in 30..90 {
             pr.roll_to(d, &params);
             pr.saw_activity();
-            pr.learn_gap(RoomClass::Living, 14, 120);
-            pr.learn_gap(RoomClass::Kitchen, 9, 20);
+            for _ in 0..3 {
+                pr.learn_silence(ctx(10 * 60, RoomClass::Living), 20, &params);
+            }
         }
-        pr.roll_to(8, &params);
-        let t = pr.inactivity_min(RoomClass::Living, false, 14 * 60 + 10, &params);
-        assert!((140..=170).contains(&t), "{t}");
-        // A room and hour with only short silences gets the lower bound.
-        assert_eq!(
-            pr.inactivity_min(RoomClass::Kitchen, false, 9 * 60, &params),
-            params.min_inactivity_min
-        );
-        // A time with nothing comparable learned keeps the default.
-        assert_eq!(
-            pr.inactivity_min(RoomClass::Bedroom, false, 4 * 60, &params),
-            params.night_default_min
-        );
+        let after = pr.usual(ctx(10 * 60, RoomClass::Living), &params).p90_min;
+        assert!(before >= 240 && after < 60, "{before} → {after}");
+        assert!(pr.surv.iter().flatten().all(|c| *c <= u8::MAX));
     }
 
     #[test]
-    fn what_is_learned_fades_over_weeks() {
-        let params = p();
-        let mut pr = Profile::default();
-        pr.roll_to(0, &params);
-        pr.learn_gap(RoomClass::Living, 14, 240);
-        for d in 1..=200 {
-            pr.roll_to(d, &params);
-        }
-        assert!(pr.gap[4][14] < 48 / 3, "{}", pr.gap[4][14]);
+    fn the_model_stays_within_its_memory_budget() {
+        // The whole learned routine, inline (no heap): the budget is 512 B.
+        assert!(
+            std::mem::size_of::<Profile>() <= 512,
+            "{}",
+            std::mem::size_of::<Profile>()
+        );
+        let blob = postcard::to_stdvec(&dense(&p())).unwrap();
+        assert!(blob.len() <= 400, "{} bytes stored", blob.len());
     }
 
     #[test]
