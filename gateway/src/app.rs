@@ -281,6 +281,7 @@ impl Gateway {
                     tx: detect_alarm_tx,
                     progress: alarm_progress,
                     ledger: services.signals.clone(),
+                    feedback: Some(workflow.outbox().device_progress()),
                 }),
                 others: vec![history_tx],
             },

@@ -65,6 +65,7 @@ async fn a_burst_keeps_memory_bounded_loses_nothing_and_raises_the_help_alert_on
     let started = Instant::now();
     let mut peak = baseline;
     let mut pressed = None;
+    let mut pressed_ms = 0i64;
     for seq in 1..=EVENTS {
         for d in &devices {
             d.event(1, seq, 1, common::now_ms(), EventBody::Motion)
@@ -82,6 +83,7 @@ async fn a_burst_keeps_memory_bounded_loses_nothing_and_raises_the_help_alert_on
             )
             .await;
             pressed = Some(Instant::now());
+            pressed_ms = common::now_ms() as i64;
         }
         if seq % 20 == 0 {
             peak = peak.max(gw.rss_kib());
@@ -125,14 +127,29 @@ async fn a_burst_keeps_memory_bounded_loses_nothing_and_raises_the_help_alert_on
         .unwrap()
         .get("n");
     assert_eq!(helps, 1, "one help alert");
+    // Where the press spent its time: before the gateway received it (the sending
+    // clients and the broker), and from receipt to the stored alert.
+    let received_ms: i64 = sqlx::query("SELECT received_ms FROM events WHERE kind = 'help'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("received_ms");
+    let raised_ms: i64 = sqlx::query("SELECT raised_ms FROM alerts WHERE kind = 'help'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("raised_ms");
     eprintln!(
         "fault_burst: {expected} events sent in {:.1} s, all acknowledged after {:.1} s; \
-         RSS {} → {} MiB at most; help press → alert_received {} ms during the burst",
+         RSS {} → {} MiB at most; help press → alert_received {} ms during the burst \
+         (press → received by the gateway {} ms, received → alert stored {} ms)",
         sent_in.as_secs_f64(),
         drained_in.as_secs_f64(),
         baseline / 1024,
         peak / 1024,
-        help_latency.as_millis()
+        help_latency.as_millis(),
+        received_ms - pressed_ms,
+        raised_ms - received_ms
     );
     store.close().await;
     drop(gw);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anxin_firmware::wire::{Availability, Clock as WireClock, DeviceId};
 use rumqttc::QoS;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -82,6 +82,9 @@ pub struct AlarmSink {
     pub progress: SharedAlarmProgress,
     /// Signals between detection and the workflow.
     pub ledger: Arc<SignalLedger>,
+    /// The outbox's wake generation and how far its device lane got (see
+    /// `Outbox::device_progress`): the hold lasts until the elder's feedback is sent.
+    pub feedback: Option<(watch::Receiver<u64>, watch::Receiver<u64>)>,
 }
 
 /// How long bulk work waits for an alarm's alert to be stored, at most.
@@ -421,6 +424,8 @@ impl Committer {
             .filter(|_| lane == Lane::Alarm);
         match alarm_sink {
             Some(sink) => {
+                let held = Instant::now();
+                let wake0 = sink.feedback.as_ref().map(|(w, _)| *w.borrow());
                 let mut handed = 0;
                 for o in &obs {
                     if sink.tx.send(o.clone()).await.is_ok() {
@@ -429,10 +434,24 @@ impl Committer {
                 }
                 sink.progress.handed(handed);
                 let ledger = sink.ledger.clone();
-                if !sink.progress.wait(|| ledger.settled(), ALARM_HOLD).await {
+                let mut stored = sink.progress.wait(|| ledger.settled(), ALARM_HOLD).await;
+                // Something was queued for delivery meanwhile (the device's "received"):
+                // hold on until the device lane has made its attempt.
+                if stored
+                    && let (Some((wake, done)), Some(w0)) = (&sink.feedback, wake0)
+                    && *wake.borrow() != w0
+                {
+                    let target = *wake.borrow();
+                    let mut done = done.clone();
+                    let left = ALARM_HOLD.saturating_sub(held.elapsed());
+                    stored = tokio::time::timeout(left, done.wait_for(|d| *d >= target))
+                        .await
+                        .is_ok_and(|r| r.is_ok());
+                }
+                if !stored {
                     warn!(
                         hold_ms = ALARM_HOLD.as_millis() as u64,
-                        "an alarm's alert was not stored within the hold; bulk ingest goes on"
+                        "an alarm's alert and feedback were not through within the hold; bulk ingest goes on"
                     );
                 }
             }

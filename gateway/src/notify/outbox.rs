@@ -177,6 +177,9 @@ pub struct Outbox {
     notifiers: Notifiers,
     hook: Option<Arc<dyn DeliveryHook>>,
     wake: watch::Sender<u64>,
+    /// The wake generation the device lane's last finished pass started from: every
+    /// device command enqueued before that wake has had its attempt.
+    device_done: watch::Sender<u64>,
     metrics: OutboxMetrics,
     /// Steps of the host clock already applied to the rows' next attempts.
     steps: std::sync::Mutex<StepFollower>,
@@ -223,6 +226,7 @@ impl Outbox {
             notifiers,
             hook: None,
             wake: watch::Sender::new(0),
+            device_done: watch::Sender::new(0),
             metrics: m,
         }
     }
@@ -339,6 +343,13 @@ impl Outbox {
     /// Wakes the lanes (after a commit that enqueued something).
     pub fn wake(&self) {
         self.wake.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// The current wake generation, and the generation up to which the device lane has
+    /// made its attempts: ingest's alarm lane waits on these until the elder's
+    /// "received" is on its way.
+    pub fn device_progress(&self) -> (watch::Receiver<u64>, watch::Receiver<u64>) {
+        (self.wake.subscribe(), self.device_done.subscribe())
     }
 
     /// Every stored notification, optionally of one alert, oldest first.
@@ -617,11 +628,15 @@ impl Outbox {
         }
         loop {
             self.follow_clock_steps().await;
+            let generation = *wake.borrow_and_update();
             // A send cut short by shutdown keeps its claim and is retried after the lease.
             let pass = tokio::select! {
                 _ = cancel.cancelled() => break,
                 r = self.deliver_due(Some(channel)) => r,
             };
+            if channel == Channel::Device {
+                self.device_done.send_replace(generation);
+            }
             let next = match pass {
                 Ok(_) => self.next_due(channel).await.unwrap_or(None),
                 Err(e) => {
