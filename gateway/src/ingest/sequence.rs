@@ -54,8 +54,12 @@ fn update_offset(
     candidate: &mut Option<i64>,
     sample: i64,
     live: bool,
+    first_from_events: bool,
 ) -> bool {
     let Some(cur) = *offset else {
+        if !live && !first_from_events {
+            return false;
+        }
         *offset = Some(sample);
         return true;
     };
@@ -224,8 +228,13 @@ impl SequenceTracker {
         let b = self.boot_mut(device, boot);
         match clock {
             TsClock::Uptime => {
-                let changed =
-                    update_offset(&mut b.clock_offset_ms, &mut b.up_candidate, sample, live);
+                let changed = update_offset(
+                    &mut b.clock_offset_ms,
+                    &mut b.up_candidate,
+                    sample,
+                    live,
+                    true,
+                );
                 let offset = b.clock_offset_ms.unwrap_or(sample);
                 if changed {
                     b.dirty = true;
@@ -234,7 +243,15 @@ impl SequenceTracker {
                 offset
             }
             TsClock::Unix => {
-                update_offset(&mut b.unix_offset_ms, &mut b.unix_candidate, sample, live);
+                // Only a live message says how the clock relates to the gateway's: an
+                // event may be a replay of any age.
+                update_offset(
+                    &mut b.unix_offset_ms,
+                    &mut b.unix_candidate,
+                    sample,
+                    live,
+                    false,
+                );
                 b.unix_offset_ms
                     .filter(|o| o.abs() > CLOCK_TOLERANCE_MS)
                     .unwrap_or(0)
@@ -543,6 +560,19 @@ mod tests {
                 true
             ),
             hour
+        );
+    }
+
+    #[test]
+    fn old_events_from_a_real_time_clock_keep_their_time() {
+        let mut t = SequenceTracker::default();
+        let now = 1_800_000_000_000i64;
+        let three_days = 3 * 86_400_000;
+        let ts = (now - three_days) as u64;
+        assert_eq!(t.clock_offset("d", 1, TsClock::Unix, now, ts, false), 0);
+        assert_eq!(
+            t.clock_offset("d", 1, TsClock::Unix, now + 5, ts + 1, false),
+            0
         );
     }
 
