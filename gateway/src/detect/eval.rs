@@ -542,7 +542,7 @@ pub struct Candidate {
 /// The rule that chooses among candidates on the training homes: meet the false-alert
 /// target (≤ 0.05 per home-day) and miss no waking collapse, then the shortest median
 /// delay; if none meets it, the fewest false alerts, then the shortest delay.
-pub fn choose(scored: &[(usize, Scored)]) -> Option<&(usize, Scored)> {
+pub fn choose<'a>(scored: &'a [(usize, Scored)]) -> Option<&'a (usize, Scored)> {
     let key = |s: &Scored| {
         let ok = s.false_per_day.value <= 0.05 && s.waking_missed == 0;
         (
@@ -656,22 +656,17 @@ pub fn candidates(
     base: &super::params::DetectConfig,
 ) -> Result<Vec<Candidate>, super::params::BadTime> {
     let mut out = Vec::new();
-    for target in [0.005_f32, 0.01, 0.02, 0.05] {
-        for weight in [1.0_f32, 2.0, 4.0] {
-            for tail in [0.7_f32, 1.0, 1.5] {
-                let c = super::params::DetectConfig {
-                    target_false_per_day: target,
-                    prior_weight: weight,
-                    prior_tail: tail,
-                    ..base.clone()
-                };
-                out.push(Candidate {
-                    label: format!(
-                        "target_false_per_day = {target}, prior_weight = {weight}, prior_tail = {tail}"
-                    ),
-                    params: c.compile()?,
-                });
-            }
+    for factor in [1.0_f32, 1.2, 1.5] {
+        for slack in [0_u32, 20, 45] {
+            let c = super::params::DetectConfig {
+                threshold_factor: factor,
+                threshold_slack_min: slack,
+                ..base.clone()
+            };
+            out.push(Candidate {
+                label: format!("threshold_factor = {factor}, threshold_slack_min = {slack}"),
+                params: c.compile()?,
+            });
         }
     }
     Ok(out)

@@ -21,7 +21,7 @@ use super::HouseholdMode;
 use super::activity::{ActivityKind, Input, RoomClass};
 use super::localtime::{DAY_MS, LocalTime, MINUTE_MS, in_window};
 use super::params::{HouseholdSettings, Params};
-use super::profile::{Context, Profile, Usual};
+use super::profile::Profile;
 use crate::signal::{AlertKind, Severity, Signal, SignalAction};
 
 /// Door events closer than this belong to one passage (open, close).
@@ -151,11 +151,9 @@ pub enum Rule {
     DeviceAlert(u8),
 }
 
-/// One household. Generic over its learned routine only so that a snapshot of an
-/// earlier layout can be read with the routine of its time and converted
-/// ([`Household::map_profile`]); everything else uses the default.
+/// One household.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Household<P = Profile> {
+pub struct Household {
     /// Household id.
     pub id: CompactString,
     /// Last sign of life (0: none yet).
@@ -199,7 +197,7 @@ pub struct Household<P = Profile> {
     /// Devices of the household.
     pub devices: Vec<DeviceTrack>,
     /// The learned routine.
-    pub profile: P,
+    pub profile: Profile,
     /// Caseworker overrides.
     pub settings: Option<Box<HouseholdSettings>>,
     /// Timer bookkeeping: the deadline the engine has queued for this household.
@@ -209,42 +207,6 @@ pub struct Household<P = Profile> {
 
 fn never() -> i64 {
     i64::MAX
-}
-
-impl<P> Household<P> {
-    /// The same household with its learned routine converted by `f`.
-    pub fn map_profile<Q>(self, f: impl FnOnce(P) -> Q) -> Household<Q> {
-        Household {
-            profile: f(self.profile),
-            id: self.id,
-            last_activity_ms: self.last_activity_ms,
-            anchor_ms: self.anchor_ms,
-            last_room: self.last_room,
-            presence_room: self.presence_room,
-            woke_day: self.woke_day,
-            door_ms: self.door_ms,
-            door_last_ms: self.door_last_ms,
-            return_passage_until: self.return_passage_until,
-            out_since_ms: self.out_since_ms,
-            night_exit_ms: self.night_exit_ms,
-            night_exit_alerted: self.night_exit_alerted,
-            bath_since_ms: self.bath_since_ms,
-            bath_alerted: self.bath_alerted,
-            alerted_episode_ms: self.alerted_episode_ms,
-            warned_episode_ms: self.warned_episode_ms,
-            out_alerted: self.out_alerted,
-            fall_pending_ms: self.fall_pending_ms,
-            fall_device: self.fall_device,
-            help_press_ms: self.help_press_ms,
-            gas_alarm_ms: self.gas_alarm_ms,
-            mode: self.mode,
-            mode_until_ms: self.mode_until_ms,
-            has_bathroom_sensor: self.has_bathroom_sensor,
-            devices: self.devices,
-            settings: self.settings,
-            scheduled_ms: self.scheduled_ms,
-        }
-    }
 }
 
 impl Household {
@@ -630,13 +592,19 @@ impl Household {
         let watching = self.watching(w);
 
         // Learn from the silence that just ended.
-        let learn = self.last_activity_ms > 0
+        if self.last_activity_ms > 0
             && watching
             && self.out_since_ms == 0
-            && at - s >= LEARN_MIN_GAP_MS;
-        if learn {
-            let c = self.context(s, w);
-            self.profile.learn_silence(c, (at - s) / MINUTE_MS, p);
+            && at - s >= LEARN_MIN_GAP_MS
+        {
+            self.profile.learn_gap(
+                self.context_room(),
+                usize::from(w.lt.minute(s) / 60),
+                (at - s) / MINUTE_MS,
+            );
+            if let Some(r) = self.presence_room {
+                self.profile.learn_sitting(r, (at - s) / MINUTE_MS);
+            }
         }
         // The silence ended: clear an alert raised for it.
         if self.alerted_episode_ms == s && s > 0 {
@@ -654,19 +622,12 @@ impl Household {
         // Getting up.
         let wd = self.wake_day(at, w);
         if wd > self.woke_day {
-            // Not after an away period or a time the home could not be seen: the first
-            // activity then is a return, not a getting-up.
-            let from_activity = self.anchor_ms <= self.last_activity_ms;
-            if self.woke_day != i32::MIN && watching && self.out_since_ms == 0 && from_activity {
+            if self.woke_day != i32::MIN && watching && self.out_since_ms == 0 {
                 let boundary = w.lt.at(
                     w.lt.day(at - i64::from(p.day_boundary) * MINUTE_MS),
                     p.day_boundary,
                 );
                 self.profile.learn_wake((at - boundary) / MINUTE_MS);
-                if learn {
-                    self.profile
-                        .learn_bedtime(w.lt.minute(s), (at - s) / MINUTE_MS);
-                }
             }
             self.woke_day = wd;
         }
@@ -865,80 +826,27 @@ impl Household {
     }
 
     fn inactivity_min(&self, w: &World) -> u32 {
-        let t = self.threshold_min(w, self.seated());
-        self.night_extended(t, w)
-    }
-
-    /// Sleep-aware: a silence that began in the learned sleep period ends with getting up,
-    /// so it is not unusual before the missed-wake-up deadline (which watches it instead).
-    fn night_extended(&self, t: u32, w: &World) -> u32 {
-        let s = self.silence_start();
-        if self
-            .settings
-            .as_ref()
-            .is_some_and(|x| x.inactivity_min.is_some())
-            || !self.profile.is_night(w.lt.minute(s), w.p)
-        {
-            return t;
-        }
-        match self.wake_deadline(s, w) {
-            // A minute after it: the missed wake-up is the alert that explains the night.
-            Some(d) if d > s => t.max(((d - s) / MINUTE_MS) as u32 + 1),
-            _ => t,
-        }
-    }
-
-    /// A presence mat other than the bed is occupied.
-    fn seated(&self) -> bool {
-        self.presence_room.is_some_and(|r| r != RoomClass::Bedroom)
-    }
-
-    /// The model's context of a silence that began at `s`.
-    fn context(&self, s: i64, w: &World) -> Context {
-        Context {
-            minute: w.lt.minute(s),
-            room: self.context_room(),
-            seated: self.seated(),
-        }
+        self.threshold_min(w, self.presence_room.is_some())
     }
 
     /// The pre-alarm: a little before the alert, and for someone sitting as soon as the
-    /// silence is unusual for the time and room even if long sittings have been seen
+    /// silence is unusual for the room and hour even if long sittings have been seen
     /// (a phone call is cheap; a visit is not).
     fn prealarm_min(&self, w: &World) -> u32 {
         let t = self.inactivity_min(w);
-        let unseated = self.night_extended(self.threshold_min(w, false), w);
-        ((t as f32 * w.p.prealarm) as u32).min(unseated)
+        ((t as f32 * w.p.prealarm) as u32).min(self.threshold_min(w, false))
     }
 
-    fn threshold_min(&self, w: &World, seated: bool) -> u32 {
+    fn threshold_min(&self, w: &World, sitting: bool) -> u32 {
         if let Some(m) = self.settings.as_ref().and_then(|s| s.inactivity_min) {
             return u32::from(m);
         }
-        let c = Context {
-            seated,
-            ..self.context(self.silence_start(), w)
-        };
-        self.profile.inactivity_min(c, w.p)
-    }
-
-    /// Why the current silence is unusual, for the caseworker: since when and where,
-    /// what the household usually shows there and then.
-    pub fn explain(&self, w: &World) -> Explanation {
-        let s = self.silence_start();
-        let c = self.context(s, w);
-        Explanation {
-            since_ms: s,
-            room: c.room,
-            seated: c.seated,
-            usual: self.profile.usual(c, w.p),
-            limit_min: self.inactivity_min(w),
-            silences_per_day: self.profile.silences_per_day(),
-            wake_by_min: self
-                .profile
-                .wake_deadline_min(w.p)
-                .map(|m| (m + u32::from(w.p.day_boundary)) % 1440),
-        }
+        self.profile.inactivity_min(
+            self.context_room(),
+            sitting,
+            w.lt.minute(self.silence_start()),
+            w.p,
+        )
     }
 
     /// The missed-wake-up deadline for a silence that began at `s`: the next wake-day's
@@ -1102,21 +1010,43 @@ impl Household {
                     format!("in the bathroom for {}", ago(self.bath_since_ms)),
                 );
             }
-            Rule::InactivityWarn | Rule::Inactivity => {
-                let critical = rule == Rule::Inactivity;
-                if critical {
-                    self.alerted_episode_ms = s;
-                } else {
-                    self.warned_episode_ms = s;
-                }
-                let severity = if critical {
-                    Severity::Critical
-                } else {
-                    Severity::Warning
-                };
-                let sig = self.signal(AlertKind::Inactivity, severity, SignalAction::Raise, t, s);
-                let reason = self.explain(w).inactivity_text(t, w);
-                self.emit(out, sig, reason);
+            Rule::InactivityWarn => {
+                self.warned_episode_ms = s;
+                let sig = self.signal(
+                    AlertKind::Inactivity,
+                    Severity::Warning,
+                    SignalAction::Raise,
+                    t,
+                    s,
+                );
+                let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
+                self.emit(
+                    out,
+                    sig,
+                    format!(
+                        "no sign of life for {} (usual at this hour: up to {limit})",
+                        ago(s)
+                    ),
+                );
+            }
+            Rule::Inactivity => {
+                self.alerted_episode_ms = s;
+                let sig = self.signal(
+                    AlertKind::Inactivity,
+                    Severity::Critical,
+                    SignalAction::Raise,
+                    t,
+                    s,
+                );
+                let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
+                self.emit(
+                    out,
+                    sig,
+                    format!(
+                        "no sign of life for {} (usual at this hour: up to {limit})",
+                        ago(s)
+                    ),
+                );
             }
             Rule::MissedWakeup => {
                 self.alerted_episode_ms = s;
@@ -1127,8 +1057,16 @@ impl Household {
                     t,
                     s,
                 );
-                let reason = self.explain(w).wake_text(w);
-                self.emit(out, sig, reason);
+                let last = if self.last_activity_ms > 0 {
+                    w.lt.format(self.last_activity_ms)
+                } else {
+                    "-".into()
+                };
+                self.emit(
+                    out,
+                    sig,
+                    format!("not up by the usual time; last sign of life {last}"),
+                );
             }
         }
     }
@@ -1149,83 +1087,6 @@ impl Household {
     /// Counts this household's devices declared offline.
     pub fn offline_devices(&self) -> usize {
         self.devices.iter().filter(|d| d.offline()).count()
-    }
-}
-
-/// Why a silence is unusual, in terms a caseworker can check: the alert reason is its
-/// English rendering (the structured form is for callers that render it themselves).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Explanation {
-    /// The silence began then (last sign of life, or the end of an away period).
-    pub since_ms: i64,
-    /// Where the last activity was.
-    pub room: RoomClass,
-    /// On a seat or sofa mat.
-    pub seated: bool,
-    /// What the household's model says about such silences.
-    pub usual: Usual,
-    /// The alert limit applied, minutes.
-    pub limit_min: u32,
-    /// The household's silences of 15 min or more per day.
-    pub silences_per_day: f32,
-    /// The learned wake-up deadline, minute of the day (None: not learned).
-    pub wake_by_min: Option<u32>,
-}
-
-/// A room as the reasons name it.
-pub fn room_words(r: RoomClass, seated: bool) -> &'static str {
-    if seated {
-        return "on the seat";
-    }
-    match r {
-        RoomClass::Entrance => "at the entrance",
-        RoomClass::Bedroom => "in the bedroom",
-        RoomClass::Bathroom => "in the bathroom",
-        RoomClass::Kitchen => "in the kitchen",
-        RoomClass::Living => "in the living room",
-        RoomClass::Other => "at home",
-    }
-}
-
-fn hhmm(minute: u32) -> String {
-    format!("{:02}:{:02}", (minute / 60) % 24, minute % 60)
-}
-
-impl Explanation {
-    /// "no sign of life for 4 h 10 min, since 06:55 in the kitchen; here at this time of
-    /// day 9 in 10 silences end within 1 h 20 min (alert after 3 h 5 min)".
-    pub fn inactivity_text(&self, at: i64, w: &World) -> String {
-        let since = w.lt.format(self.since_ms);
-        let since = since.get(11..16).unwrap_or(&since);
-        let when = if self.usual.night {
-            "at night"
-        } else {
-            "at this time of day"
-        };
-        format!(
-            "no sign of life for {}, since {since} {}; {when} 9 in 10 silences there end within {} (alert after {})",
-            fmt_duration(at - self.since_ms),
-            room_words(self.room, self.seated),
-            fmt_duration(i64::from(self.usual.p90_min) * MINUTE_MS),
-            fmt_duration(i64::from(self.limit_min) * MINUTE_MS),
-        )
-    }
-
-    /// "usually up by 07:40; no sign since 22:55 in the bedroom".
-    pub fn wake_text(&self, w: &World) -> String {
-        let since = if self.since_ms > 0 {
-            w.lt.format(self.since_ms)
-        } else {
-            "-".into()
-        };
-        let usual = match self.wake_by_min {
-            Some(m) => format!("usually up by {}", hhmm(m + 1440 - w.p.wake_margin_min)),
-            None => "not up by the usual time".into(),
-        };
-        format!(
-            "{usual}; no sign of life since {since} {}",
-            room_words(self.room, self.seated)
-        )
     }
 }
 

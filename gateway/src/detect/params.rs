@@ -19,28 +19,17 @@ pub struct DetectConfig {
     pub day_window: [String; 2],
     /// Days of history before learned thresholds replace the defaults.
     pub learning_days: u16,
-    /// The learned model's target: false inactivity alerts per day it accepts for an
-    /// ordinary household. Each household's alert level (the survival of a silence below
-    /// which it is unusual) is this divided by its own silences per day.
-    pub target_false_per_day: f32,
-    /// How many silences the generic heavy tail (and, for a time slot or room, the home's
-    /// own pooled silences) weighs against what a context has shown.
-    pub prior_weight: f32,
-    /// Exponent β of the generic tail `(15 min / t)^β` (smaller: heavier, more cautious).
-    pub prior_tail: f32,
-    /// No longer used (the model before the survival model: longest silence × factor);
-    /// accepted so that older configuration files still load.
+    /// Learned threshold = longest recent silence at that hour × factor + slack.
     pub threshold_factor: f32,
-    /// No longer used (see `threshold_factor`).
+    /// Added to the learned threshold, in minutes.
     pub threshold_slack_min: u32,
     /// Lower and upper bound of any inactivity threshold, in minutes.
     pub inactivity_bounds_min: [u32; 2],
-    /// No longer used (seated silences have their own row in the model); accepted so that
-    /// older configuration files still load.
+    /// How much the longest recent stay on a seat or sofa mat (whatever the hour) counts
+    /// towards the threshold while someone sits, in % (0: not at all).
     pub sitting_weight_pct: u32,
-    /// Daily decay of the learned longest outings (0.99: an outing seen four weeks ago
-    /// counts three quarters). Silences are not decayed by day but by count (a full row
-    /// is halved).
+    /// Daily decay of the learned longest silences (0.99: a silence seen four weeks ago
+    /// counts three quarters).
     pub decay_per_day: f32,
     /// Pre-alarm (warning) at this fraction of the threshold.
     pub prealarm_fraction: f32,
@@ -95,9 +84,6 @@ impl Default for DetectConfig {
             default_night_inactivity_min: 12 * 60,
             day_window: ["06:00".into(), "21:00".into()],
             learning_days: 7,
-            target_false_per_day: 0.02,
-            prior_weight: 2.0,
-            prior_tail: 1.0,
             threshold_factor: 1.2,
             threshold_slack_min: 20,
             inactivity_bounds_min: [90, 14 * 60],
@@ -141,11 +127,11 @@ pub struct Params {
     pub(crate) night_default_min: u32,
     pub(crate) day_window: (u16, u16),
     pub(crate) learning_days: u16,
-    pub(crate) target_per_day: f32,
-    pub(crate) prior_weight: f32,
-    pub(crate) prior_tail: f32,
+    pub(crate) factor: f32,
+    pub(crate) slack_min: u32,
     pub(crate) min_inactivity_min: u32,
     pub(crate) max_inactivity_min: u32,
+    pub(crate) sitting_pct: u32,
     pub(crate) decay: f32,
     pub(crate) prealarm: f32,
     pub(crate) day_boundary: u16,
@@ -184,11 +170,11 @@ impl DetectConfig {
                 t("day_window", &self.day_window[1])?,
             ),
             learning_days: self.learning_days,
-            target_per_day: self.target_false_per_day.clamp(1e-4, 10.0),
-            prior_weight: self.prior_weight.clamp(0.1, 100.0),
-            prior_tail: self.prior_tail.clamp(0.2, 5.0),
+            factor: self.threshold_factor.max(1.0),
+            slack_min: self.threshold_slack_min,
             min_inactivity_min: self.inactivity_bounds_min[0],
             max_inactivity_min: self.inactivity_bounds_min[1].max(self.inactivity_bounds_min[0]),
+            sitting_pct: self.sitting_weight_pct.min(100),
             decay: self.decay_per_day.clamp(0.5, 1.0),
             prealarm: self.prealarm_fraction.clamp(0.1, 1.0),
             day_boundary: t("day_boundary", &self.day_boundary)?,
