@@ -399,13 +399,7 @@ pub async fn start(
             let mut alarms_applied = 0u64;
             if let Ok(o) = alarm_rx.try_recv() {
                 let t = now(&mut engine, &mut steps);
-                apply(&mut engine, &o, t, &mut alarm_journal);
-                alarms_applied += 1;
-                while let Ok(o) = alarm_rx.try_recv() {
-                    apply(&mut engine, &o, t, &mut alarm_journal);
-                    alarms_applied += 1;
-                }
-                engine.advance(t);
+                alarms_applied = apply_all(&mut engine, &o, &mut alarm_rx, t, &mut alarm_journal);
             }
             let wait = engine
                 .next_deadline()
@@ -419,22 +413,12 @@ pub async fn start(
                     o = alarm_rx.recv() => {
                         let Some(o) = o else { break };
                         let t = now(&mut engine, &mut steps);
-                        apply(&mut engine, &o, t, &mut alarm_journal);
-                        alarms_applied += 1;
-                        while let Ok(o) = alarm_rx.try_recv() {
-                            apply(&mut engine, &o, t, &mut alarm_journal);
-                            alarms_applied += 1;
-                        }
-                        engine.advance(t);
+                        alarms_applied = apply_all(&mut engine, &o, &mut alarm_rx, t, &mut alarm_journal);
                     }
                     o = observations.recv() => {
                         let Some(o) = o else { break };
                         let t = now(&mut engine, &mut steps);
-                        apply(&mut engine, &o, t, &mut last_journal);
-                        while let Ok(o) = observations.try_recv() {
-                            apply(&mut engine, &o, t, &mut last_journal);
-                        }
-                        engine.advance(t);
+                        apply_all(&mut engine, &o, &mut observations, t, &mut last_journal);
                     }
                     _ = tokio::time::sleep(wait) => {
                         let t = now(&mut engine, &mut steps);
@@ -485,6 +469,25 @@ pub async fn start(
         save_snapshot(&mut engine, &s, last_journal, &m).await;
     });
     Ok(handle)
+}
+
+/// Applies `first` and everything already waiting in `rest`, then fires what is due;
+/// returns how many observations were applied.
+fn apply_all(
+    engine: &mut Engine,
+    first: &Observation,
+    rest: &mut mpsc::Receiver<Observation>,
+    now: i64,
+    journal: &mut i64,
+) -> u64 {
+    apply(engine, first, now, journal);
+    let mut n = 1;
+    while let Ok(o) = rest.try_recv() {
+        apply(engine, &o, now, journal);
+        n += 1;
+    }
+    engine.advance(now);
+    n
 }
 
 fn apply(engine: &mut Engine, o: &Observation, now: i64, last_journal: &mut i64) {

@@ -270,7 +270,7 @@ impl Committer {
                         debug!(device_id = %device, boot = e.boot, seq = e.seq, "duplicate event");
                         continue;
                     }
-                    // On the gateway's clock, and never after the gateway received it.
+                    // On the gateway's clock.
                     let offset = self.tracker.clock_offset(
                         device.as_str(),
                         e.boot,
@@ -281,8 +281,7 @@ impl Committer {
                     );
                     let event_ms = i64::try_from(e.ts)
                         .unwrap_or(i64::MAX)
-                        .saturating_add(offset)
-                        .min(inb.received_ms);
+                        .saturating_add(offset);
                     let body = serde_json::to_string(&e.ev).unwrap_or_default();
                     let journal_id = self.next_journal_id;
                     self.next_journal_id += 1;
