@@ -542,7 +542,7 @@ pub struct Candidate {
 /// The rule that chooses among candidates on the training homes: meet the false-alert
 /// target (≤ 0.05 per home-day) and miss no waking collapse, then the shortest median
 /// delay; if none meets it, the fewest false alerts, then the shortest delay.
-pub fn choose<'a>(scored: &'a [(usize, Scored)]) -> Option<&'a (usize, Scored)> {
+pub fn choose(scored: &[(usize, Scored)]) -> Option<&(usize, Scored)> {
     let key = |s: &Scored| {
         let ok = s.false_per_day.value <= 0.05 && s.waking_missed == 0;
         (
