@@ -424,16 +424,13 @@ pub async fn start(
                         let t = now(&mut engine, &mut steps);
                         engine.advance(t);
                     }
-                    r = connected.changed() => {
-                        if r.is_err() { break }
-                        let c = *connected.borrow() && *writable.borrow();
-                        if c != was_connected {
-                            was_connected = c;
-                            let t = now(&mut engine, &mut steps);
-                            engine.set_connected(c, t);
+                    // The session or the store changed: the gateway sees while both are up.
+                    r = async {
+                        tokio::select! {
+                            r = connected.changed() => r,
+                            r = writable.changed() => r,
                         }
-                    }
-                    r = writable.changed() => {
+                    } => {
                         if r.is_err() { break }
                         let c = *connected.borrow() && *writable.borrow();
                         if c != was_connected {
