@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 # --- what the tests need -----------------------------------------------------------
 APT_PACKAGES=(mosquitto mosquitto-clients qemu-system-arm victoria-metrics chromium chromium-driver fonts-noto-cjk curl postgresql-15 libfaketime)
@@ -45,17 +45,23 @@ for t in "${LIB_TARGETS[@]}"; do
 done
 (cd firmware/pendant && cargo clippy -q --release -- -D warnings)
 
-step "tests (unit, golden, integration, end-to-end)"
-cargo test --workspace --all-features
-
-step "tests on PostgreSQL 15: every gateway test again, its stores on the second engine"
-# `common::loopback_config` and the library's store tests put each store in a fresh
-# database of this server when ANXIN_TEST_POSTGRES is set; tests of the SQLite file
-# itself (the disk-full fault) keep SQLite.
+step "tests (unit, golden, integration, end-to-end): SQLite, and PostgreSQL 15 beside it"
+# Most integration tests wait on real servers and timers rather than on the CPU, so the
+# second pass (every gateway test again, its stores on PostgreSQL) runs beside the first
+# instead of after it. `common::loopback_config` and the library's store tests put each
+# store in a fresh database of this server when ANXIN_TEST_POSTGRES is set; tests of the
+# SQLite file itself (the disk-full fault) keep SQLite.
+cargo test --workspace --all-features --no-run -q
 eval "$(scripts/pg-test-server.sh start)"
-trap 'scripts/pg-test-server.sh stop "$PG_TEST_DIR"' EXIT
-echo "PostgreSQL test server: $ANXIN_TEST_POSTGRES (pid $PG_TEST_PID)"
-# The test binaries of the pass above, run again: `cargo test -p anxin-gateway` would
+PG_LOG=$(mktemp -t anxin-pg-pass.XXXXXX.log)
+PG_JOB=""
+cleanup() {
+  [ -n "$PG_JOB" ] && kill -- "$PG_JOB" 2>/dev/null || true
+  scripts/pg-test-server.sh stop "$PG_TEST_DIR"
+}
+trap cleanup EXIT
+echo "PostgreSQL test server: $ANXIN_TEST_POSTGRES (pid $PG_TEST_PID); its pass logs to $PG_LOG"
+# The test binaries of the build above, run directly: `cargo test -p anxin-gateway` would
 # resolve features differently from the workspace build and compile everything anew.
 mapfile -t GATEWAY_TESTS < <(cargo test --workspace --all-features --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json, sys
@@ -65,10 +71,20 @@ for line in sys.stdin:
             and "anxin-gateway" in m["package_id"]:
         print(m["executable"])')
 ((${#GATEWAY_TESTS[@]} > 10)) || { echo "gateway test binaries not found" >&2; exit 1; }
-for t in "${GATEWAY_TESTS[@]}"; do
-  (cd gateway && "$t" -q)
-done
-scripts/pg-test-server.sh stop "$PG_TEST_DIR"
+(
+  for t in "${GATEWAY_TESTS[@]}"; do
+    (cd gateway && "$t" -q) || { echo "FAILED on PostgreSQL: $t"; exit 1; }
+  done
+) >"$PG_LOG" 2>&1 &
+PG_JOB=$!
+env -u ANXIN_TEST_POSTGRES cargo test --workspace --all-features
+step "tests on PostgreSQL 15 (ran beside the SQLite pass)"
+pg_rc=0
+wait "$PG_JOB" || pg_rc=$?
+PG_JOB=""
+cat "$PG_LOG"
+((pg_rc == 0)) || { echo "the PostgreSQL pass failed (rc $pg_rc)" >&2; exit 1; }
+cleanup
 trap - EXIT
 unset ANXIN_TEST_POSTGRES PG_TEST_PID PG_TEST_DIR
 
