@@ -72,9 +72,11 @@ for line in sys.stdin:
         print(m["executable"])')
 ((${#GATEWAY_TESTS[@]} > 10)) || { echo "gateway test binaries not found" >&2; exit 1; }
 (
+  failed=0
   for t in "${GATEWAY_TESTS[@]}"; do
-    (cd gateway && "$t" -q) || { echo "FAILED on PostgreSQL: $t"; exit 1; }
+    (cd gateway && "$t" -q) || { echo "FAILED on PostgreSQL: $t"; failed=1; }
   done
+  exit "$failed"
 ) >"$PG_LOG" 2>&1 &
 PG_JOB=$!
 env -u ANXIN_TEST_POSTGRES cargo test --workspace --all-features

@@ -456,6 +456,100 @@ fn install_test_confirms_each_input_and_ends_after_its_duration() {
 }
 
 #[test]
+fn a_press_during_a_check_in_answers_it_instead_of_calling_for_help() {
+    let (mut dev, button, led) = help_device(true);
+    let ask = r#"{"v":1,"id":9,"cmd":"check_in","on":true,"duration_s":120}"#;
+    assert_eq!(
+        command(&mut dev, ask, 0),
+        Ok(Handled::Applied(CommandKind::CheckIn))
+    );
+    assert!(dev.check_in_active(0));
+    assert_eq!(dev.feedback(), Pattern::CheckIn);
+    assert!(led.get(), "the prompt starts with a pulse");
+    press(&mut dev, &button, 30_000, 100);
+    let sent = taken(&mut dev, Channel::Event);
+    let acts: Vec<&str> = sent
+        .iter()
+        .map(|e| e["ev"]["act"].as_str().unwrap())
+        .collect();
+    assert_eq!(acts, ["ok"], "the answer, not a help press");
+    assert!(!dev.check_in_active(30_100), "answered: no longer asking");
+    assert_eq!(dev.feedback(), Pattern::Confirm);
+    assert_eq!(dev.stats().check_ins, 1);
+    assert_eq!(dev.stats().check_ins_answered, 1);
+    ack(&mut dev, 1, 31_000).unwrap();
+    // The next press, after the cancel window of the first, is a call for help again.
+    press(&mut dev, &button, 60_000, 100);
+    let acts: Vec<String> = taken(&mut dev, Channel::Event)
+        .iter()
+        .map(|e| e["ev"]["act"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(acts, ["press"]);
+    assert_eq!(dev.feedback(), Pattern::Pressed);
+}
+
+#[test]
+fn an_unanswered_check_in_ends_by_itself_and_a_long_press_still_calls_for_help() {
+    let (mut dev, button, led) = help_device(true);
+    command(
+        &mut dev,
+        r#"{"v":1,"id":3,"cmd":"check_in","on":true,"duration_s":60}"#,
+        0,
+    )
+    .unwrap();
+    assert!(
+        dev.next_deadline(1) <= 60_000,
+        "the device wakes up to end it"
+    );
+    dev.poll(60_000);
+    assert!(!dev.check_in_active(60_000));
+    assert_eq!(dev.feedback(), Pattern::Off);
+    assert!(!led.get());
+    assert_eq!(dev.stats().check_ins_answered, 0);
+
+    command(
+        &mut dev,
+        r#"{"v":1,"id":4,"cmd":"check_in","on":true}"#,
+        100_000,
+    )
+    .unwrap();
+    assert!(
+        dev.check_in_active(399_999) && !dev.check_in_active(400_000),
+        "five minutes by default"
+    );
+    // Held for the long-press time: the first edge answers, the hold calls for help.
+    press(&mut dev, &button, 110_000, 3_500);
+    let acts: Vec<String> = taken(&mut dev, Channel::Event)
+        .iter()
+        .map(|e| e["ev"]["act"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(acts, ["ok", "long"]);
+    assert_eq!(dev.feedback(), Pattern::Pressed);
+}
+
+#[test]
+fn a_check_in_switched_off_stops_its_prompt() {
+    let (mut dev, _button, led) = help_device(true);
+    command(&mut dev, r#"{"v":1,"id":1,"cmd":"check_in","on":true}"#, 0).unwrap();
+    command(
+        &mut dev,
+        r#"{"v":1,"id":2,"cmd":"check_in","on":false}"#,
+        5_000,
+    )
+    .unwrap();
+    assert!(!dev.check_in_active(5_000));
+    assert_eq!(dev.feedback(), Pattern::Off);
+    assert!(!led.get());
+    assert_eq!(
+        command(&mut dev, r#"{"v":1,"id":3,"cmd":"check_in"}"#, 6_000),
+        Err(MessageError::Wire(
+            anxin_firmware::wire::WireError::OutOfRange { field: "on" }
+        )),
+        "a check-in must say on or off"
+    );
+}
+
+#[test]
 fn install_test_can_be_switched_off() {
     let (mut dev, _button, _led) = help_device(true);
     command(

@@ -66,6 +66,15 @@ fn events() -> Vec<(&'static str, Event)> {
             ),
         ),
         (
+            "event_help_ok",
+            ev(
+                28,
+                EventBody::Help {
+                    act: HelpAction::Ok,
+                },
+            ),
+        ),
+        (
             "event_gas_alarm",
             ev(
                 23,
@@ -225,7 +234,18 @@ fn commands_match_their_golden_files_and_decode_without_std() {
         }),
         ..Command::new(46, CommandKind::Config)
     };
+    let check_in = Command {
+        on: Some(true),
+        duration_s: Some(300),
+        ..Command::new(47, CommandKind::CheckIn)
+    };
+    let check_in_off = Command {
+        on: Some(false),
+        ..Command::new(48, CommandKind::CheckIn)
+    };
     for (name, c) in [
+        ("command_check_in", check_in),
+        ("command_check_in_off", check_in_off),
         ("command_alert_received", received),
         ("command_alert_acknowledged", acked),
         ("command_install_test_on", test_on),

@@ -62,9 +62,9 @@ fn populate(n: usize, start: i64) -> Engine {
     for h in 0..n {
         let id = format!("h{h:07}");
         for (slot, room) in ROOMS.iter().enumerate() {
-            e.add_device(&id, &format!("{id}-{slot}"), true, *room);
+            e.add_device(&id, &format!("{id}-{slot}"), true, false, *room);
         }
-        e.add_device(&id, &format!("{id}-help"), false, RoomClass::Other);
+        e.add_device(&id, &format!("{id}-help"), false, true, RoomClass::Other);
         for day in 0..3 {
             for k in 0..8 {
                 let at = start + day * DAY + (7 * 60 + k * 100 + rng.random_range(0..40)) * MIN;

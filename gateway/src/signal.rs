@@ -37,6 +37,10 @@ pub enum AlertKind {
     SuspiciousDevice,
     /// The gateway cannot see (lost its broker, or most devices of a home at once).
     GatewayBlind,
+    /// A silence became unusual and the elder is asked first, on their own help button
+    /// ("press once if all is well"): never a person's task. Raise = asked, Clear =
+    /// answered (a press or any sign of life), Cancel = not answered (the alert follows).
+    CheckIn,
 }
 
 impl AlertKind {
@@ -56,6 +60,7 @@ impl AlertKind {
             | AlertKind::Tamper
             | AlertKind::SuspiciousDevice => Audience::Technician,
             AlertKind::GatewayBlind => Audience::System,
+            AlertKind::CheckIn => Audience::Elder,
         }
     }
 
@@ -75,11 +80,12 @@ impl AlertKind {
             AlertKind::Tamper => "tamper",
             AlertKind::SuspiciousDevice => "suspicious_device",
             AlertKind::GatewayBlind => "gateway_blind",
+            AlertKind::CheckIn => "check_in",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AlertKind; 13] = [
+    pub const ALL: [AlertKind; 14] = [
         AlertKind::Help,
         AlertKind::Fall,
         AlertKind::Gas,
@@ -93,6 +99,7 @@ impl AlertKind {
         AlertKind::Tamper,
         AlertKind::SuspiciousDevice,
         AlertKind::GatewayBlind,
+        AlertKind::CheckIn,
     ];
 
     /// Parses [`AlertKind::as_str`].
@@ -111,6 +118,8 @@ pub enum Audience {
     Technician,
     /// Operators of the gateway itself.
     System,
+    /// The elder, asked on their own device (a check-in); no person is notified.
+    Elder,
 }
 
 /// How urgent.

@@ -13,6 +13,9 @@ use crate::wire::{Channel, Command, CommandKind, WireError};
 /// Longest installation test a command can ask for, in seconds (one day).
 pub const INSTALL_TEST_MAX_S: u32 = 86_400;
 
+/// How long a check-in is asked when the command names no duration, in seconds.
+pub const CHECK_IN_DEFAULT_S: u32 = 300;
+
 /// What [`Device::on_message`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -81,7 +84,9 @@ where
     ///   `alert_received` / `alert_acknowledged` show their feedback pattern;
     ///   `install_test` switches the test mode on (for `duration_s`, default from the
     ///   settings, at most a day; confirmed by a blink) or off; `config` changes the
-    ///   heartbeat interval, cancel windows and gas thresholds, all or nothing.
+    ///   heartbeat interval, cancel windows and gas thresholds, all or nothing;
+    ///   `check_in` asks the elder (pattern "check-in" for `duration_s`, default 5 min,
+    ///   at most 30 min; the next help press is sent as `help ok`) or stops asking.
     pub fn on_message(
         &mut self,
         channel: Channel,
@@ -139,6 +144,17 @@ where
                     self.show(Pattern::Confirm, now_ms);
                 } else {
                     self.install_test_until = None;
+                }
+            }
+            CommandKind::CheckIn => {
+                if cmd.on == Some(true) {
+                    let secs = cmd.duration_s.unwrap_or(CHECK_IN_DEFAULT_S);
+                    let ms = (u64::from(secs) * 1000).min(super::feedback::CHECK_IN_MAX_MS);
+                    self.check_in_until = Some(now_ms.saturating_add(ms));
+                    self.show(Pattern::CheckIn, now_ms);
+                    self.stats.check_ins = self.stats.check_ins.saturating_add(1);
+                } else {
+                    self.end_check_in(now_ms);
                 }
             }
             CommandKind::Config => {

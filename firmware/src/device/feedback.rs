@@ -6,11 +6,16 @@
 //! | [`Pattern::Received`] | command `alert_received` | slow blink, 500 ms / 500 ms | on `acknowledged`, or after 30 min |
 //! | [`Pattern::Acknowledged`] | command `alert_acknowledged`: someone is coming | steady on | after 30 s |
 //! | [`Pattern::Cancelled`] | the help press or fall was cancelled | three short blinks | after 600 ms |
-//! | [`Pattern::Confirm`] | installation test: an input fired, or the mode started | on for 1 s | after 1 s |
+//! | [`Pattern::Confirm`] | installation test: an input fired, or the mode started; a check-in was answered | on for 1 s | after 1 s |
+//! | [`Pattern::CheckIn`] | command `check_in`: "are you all right? press once" | a short pulse every 2 s (200 ms on) | on a press, on `check_in` off, or at the end of its `duration_s` (at most 30 min) |
 //!
 //! A late `alert_received` does not replace `acknowledged`.
 
 use embedded_hal::digital::OutputPin;
+
+/// The longest a check-in prompt is shown (the device ends it earlier when the
+/// command's `duration_s` runs out).
+pub const CHECK_IN_MAX_MS: u64 = 1_800_000;
 
 /// What the indicator shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +30,10 @@ pub enum Pattern {
     Acknowledged,
     /// The press was cancelled.
     Cancelled,
-    /// Installation-test confirmation.
+    /// Installation-test confirmation; check-in answered.
     Confirm,
+    /// The gateway asks the elder to press once if all is well.
+    CheckIn,
 }
 
 impl Pattern {
@@ -39,6 +46,7 @@ impl Pattern {
             Pattern::Acknowledged => (30_000, 0, 30_000),
             Pattern::Cancelled => (100, 100, 600),
             Pattern::Confirm => (1_000, 0, 1_000),
+            Pattern::CheckIn => (200, 1_800, CHECK_IN_MAX_MS),
         }
     }
 

@@ -13,7 +13,8 @@
 //! 1. reads the gas probe and drives the siren at once (with or without network);
 //! 2. samples the button, door, tamper and PIR inputs and issues their events: each
 //!    takes the next `seq` and goes into the [`Outbox`];
-//! 3. ends finished feedback patterns and an expired installation test;
+//! 3. ends finished feedback patterns, an expired installation test and an unanswered
+//!    check-in;
 //! 4. on a new link session: publishes the retained online [`Status`] and makes every
 //!    held event due again (replay), and brings the next heartbeat forward;
 //! 5. publishes the events that are due (new ones, retries), oldest first;
@@ -106,6 +107,8 @@ pub struct Device<L, I, O, G, const N: usize = OUTBOX_CAPACITY> {
     /// carried in every heartbeat as the device's acknowledgement.
     last_command: u32,
     install_test_until: Option<u64>,
+    /// A check-in is asked until then: a help press answers it ("I'm OK").
+    check_in_until: Option<u64>,
     battery: Battery,
     temp_dc: Option<i16>,
     stats: DeviceStats,
@@ -142,6 +145,7 @@ where
             recent_commands: heapless::Deque::new(),
             last_command: 0,
             install_test_until: None,
+            check_in_until: None,
             battery: Battery::default(),
             temp_dc: None,
             stats: DeviceStats::default(),
@@ -245,6 +249,9 @@ where
         if self.install_test_until.is_some_and(|until| now_ms >= until) {
             self.install_test_until = None;
         }
+        if self.check_in_until.is_some_and(|until| now_ms >= until) {
+            self.end_check_in(now_ms);
+        }
         if let Some(indicator) = &mut self.indicator {
             indicator.poll(now_ms);
         }
@@ -321,8 +328,22 @@ where
     /// outbox; the next [`Device::poll`] publishes it. This is the hook for detectors
     /// that are not pins (the pendant's fall detector). Also drives the local feedback
     /// (help and fall: "pressed"; their cancels: "cancelled"; installation test: a
-    /// confirmation for every event). Returns the seq.
-    pub fn push_event(&mut self, body: EventBody, now_ms: u64) -> Seq {
+    /// confirmation for every event). While a check-in is asked, a help press is the
+    /// answer: it goes out as `help ok` (a long press still calls for help). Returns the
+    /// seq.
+    pub fn push_event(&mut self, mut body: EventBody, now_ms: u64) -> Seq {
+        if self.check_in_active(now_ms)
+            && body
+                == (EventBody::Help {
+                    act: HelpAction::Press,
+                })
+        {
+            body = EventBody::Help {
+                act: HelpAction::Ok,
+            };
+            self.check_in_until = None;
+            self.stats.check_ins_answered = self.stats.check_ins_answered.saturating_add(1);
+        }
         self.last_seq = self.last_seq.saturating_add(1);
         let seq = self.last_seq;
         let (clk, ts) = self.timestamp(now_ms);
@@ -358,6 +379,9 @@ where
                 act: FallAction::Cancel,
                 ..
             } => Some(Pattern::Cancelled),
+            EventBody::Help {
+                act: HelpAction::Ok,
+            } => Some(Pattern::Confirm),
             _ => None,
         };
         if let Some(pattern) = pattern {
@@ -441,6 +465,7 @@ where
         consider(self.button.as_ref().and_then(|d| d.next_deadline()));
         consider(self.indicator.as_ref().and_then(|d| d.next_deadline()));
         consider(self.install_test_until);
+        consider(self.check_in_until);
         let session = self.link.session();
         if session.is_some() {
             if session != self.session || self.online_pending {
@@ -454,6 +479,21 @@ where
     /// Whether the installation test is on at `now_ms`.
     pub fn install_test_active(&self, now_ms: u64) -> bool {
         self.install_test_until.is_some_and(|until| now_ms < until)
+    }
+
+    /// Whether a check-in is being asked at `now_ms`.
+    pub fn check_in_active(&self, now_ms: u64) -> bool {
+        self.check_in_until.is_some_and(|until| now_ms < until)
+    }
+
+    /// Stops asking (answered, switched off, or expired) and clears its prompt.
+    fn end_check_in(&mut self, now_ms: u64) {
+        self.check_in_until = None;
+        if let Some(indicator) = &mut self.indicator
+            && indicator.pattern() == Pattern::CheckIn
+        {
+            indicator.show(Pattern::Off, now_ms);
+        }
     }
 
     /// The current settings (after any `config` command).

@@ -77,4 +77,8 @@ pub struct DeviceStats {
     pub commands: u64,
     /// Downlink messages rejected (malformed, wrong version, bad config).
     pub rejected: u64,
+    /// Check-ins asked by the gateway.
+    pub check_ins: u64,
+    /// Check-ins answered with a press ("I'm OK").
+    pub check_ins_answered: u64,
 }

@@ -21,6 +21,11 @@ pub enum CommandKind {
     InstallTest,
     /// New configuration values (`config`).
     Config,
+    /// A check-in (`on`, `duration_s`): the gateway noticed an unusual silence and asks
+    /// the elder whether all is well. The help button shows the "check-in" pattern for
+    /// `duration_s` (default 5 min); a short press during it is sent as `help ok`
+    /// instead of a call for help. `on: false` ends the prompt (answered another way).
+    CheckIn,
 }
 
 /// Which alert a feedback command is about.
@@ -72,10 +77,11 @@ pub struct Command {
     /// For alert feedback: which alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<AlertCause>,
-    /// For `install_test`: on or off.
+    /// For `install_test` and `check_in`: on or off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on: Option<bool>,
-    /// For `install_test`: how long the mode lasts unless switched off, in seconds.
+    /// For `install_test` and `check_in`: how long the mode lasts unless switched off,
+    /// in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<u32>,
     /// For `config`: the new values.
@@ -106,7 +112,7 @@ impl Command {
             CommandKind::AlertReceived | CommandKind::AlertAcknowledged if self.cause.is_none() => {
                 Err(WireError::OutOfRange { field: "cause" })
             }
-            CommandKind::InstallTest if self.on.is_none() => {
+            CommandKind::InstallTest | CommandKind::CheckIn if self.on.is_none() => {
                 Err(WireError::OutOfRange { field: "on" })
             }
             CommandKind::Config => {

@@ -88,6 +88,9 @@ pub enum HelpAction {
     Cancel,
     /// A long press (held past the long-press time).
     Long,
+    /// A short press answering the gateway's check-in: "I'm OK". A sign of life, not a
+    /// call for help.
+    Ok,
 }
 
 /// Fall detector outcomes.

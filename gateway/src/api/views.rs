@@ -75,12 +75,12 @@ api_enum!(
     /// What an alert is about.
     AlertKindName => crate::signal::AlertKind {
         Help, Fall, Gas, Inactivity, MissedWakeup, NightExit, LongBathroom, NotBack,
-        DeviceOffline, LowBattery, Tamper, SuspiciousDevice, GatewayBlind,
+        DeviceOffline, LowBattery, Tamper, SuspiciousDevice, GatewayBlind, CheckIn,
     }
 );
 api_enum!(
     /// Who acts on an alert.
-    AudienceName => crate::signal::Audience { Caseworker, Technician, System }
+    AudienceName => crate::signal::Audience { Caseworker, Technician, System, Elder }
 );
 api_enum!(
     /// How urgent.

@@ -68,6 +68,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             events: parse_ordonez(&read("Sensors")?, name)?,
             sleeping: parse_label(&read("ADLs")?, "Sleeping"),
             leaving: parse_label(&read("ADLs")?, "Leaving"),
+            help_button: false,
         });
     }
     let bar = ProgressBar::new((homes.len() * (1 + args.collapses)) as u64);
@@ -127,6 +128,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             );
         }
     }
+    print_check_ins(&params, &homes, &results, &args, config.detect.check_in_s);
     if args.quick {
         if let Some(out) = &args.out {
             let json = serde_json::json!({ "summary": summaries, "homes": results });
@@ -234,6 +236,58 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
+}
+
+/// The same homes with a help button that takes check-ins. A recorded home cannot press
+/// it, so this shows what asking costs (the warning and some alerts come one check-in
+/// later) and how many false alerts a press would have stopped: every silence alert
+/// here follows a check-in that went unanswered.
+fn print_check_ins(
+    params: &crate::detect::params::Params,
+    homes: &[EvalHome],
+    without: &[HomeResult],
+    args: &EvalArgs,
+    check_in_s: u32,
+) {
+    if check_in_s == 0 {
+        println!("check-ins are off ([detect] check_in_s = 0)");
+        return;
+    }
+    let with_button: Vec<EvalHome> = homes
+        .iter()
+        .map(|h| EvalHome {
+            help_button: true,
+            ..h.clone()
+        })
+        .collect();
+    let asked = evaluate(params, &with_button, args.collapses, args.seed, || {});
+    println!();
+    println!(
+        "## With a check-in on the help button ({check_in_s} s) before each silence warning or alert (replay: nobody presses)"
+    );
+    println!(
+        "home  check-ins/day  answered-by-activity  false  after-check-in  false/day-if-all-answered | waking median min: with / without"
+    );
+    for (w, wo) in asked.iter().zip(without) {
+        let after = w
+            .false_alerts
+            .iter()
+            .filter(|a| matches!(a.kind, "inactivity" | "missed_wakeup"))
+            .count();
+        let with_d = delays(w.collapses.iter(), |c| !c.asleep && !c.out);
+        let without_d = delays(wo.collapses.iter(), |c| !c.asleep && !c.out);
+        println!(
+            "{:<4}  {:>13.2}  {:>20}  {:>5}  {:>14}  {:>24.3} | {:.0} / {:.0}",
+            w.name,
+            w.check_ins as f64 / w.days,
+            w.check_ins_answered,
+            w.false_alerts.len(),
+            after,
+            (w.false_alerts.len() - after) as f64 / w.days,
+            with_d.median_min,
+            without_d.median_min,
+        );
+    }
 }
 
 fn summary(r: &HomeResult) -> Summary {

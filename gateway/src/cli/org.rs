@@ -78,6 +78,7 @@ pub(super) async fn offline_workflow(
         timezone: config.general.timezone.clone(),
         notifiers: HashMap::new(),
         modes: Arc::new(RecordedModes::default()),
+        check_in_s: config.detect.check_in_s,
     })?;
     Ok((wf, store))
 }

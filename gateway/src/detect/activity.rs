@@ -135,6 +135,10 @@ pub fn from_event(body: &EventBody, device_kind: &str, room: RoomClass) -> Vec<I
             })]
         }
         EventBody::Motion => vec![act(ActivityKind::Motion)],
+        // "I'm OK" to a check-in is a sign of life and nothing else.
+        EventBody::Help {
+            act: HelpAction::Ok,
+        } => vec![act(ActivityKind::Button)],
         EventBody::Help { act: a } => vec![act(ActivityKind::Button), Input::Help(a)],
         // A fall is not a sign of life; "I'm OK" is.
         EventBody::Fall { act: a, .. } => match a {

@@ -158,6 +158,7 @@ impl Engine {
         household: &str,
         device: &str,
         senses_activity: bool,
+        answers_check_in: bool,
         room: RoomClass,
     ) {
         let i = self.index(household);
@@ -172,6 +173,7 @@ impl Engine {
         self.households[i as usize].upsert_device(
             CompactString::from(device),
             senses_activity,
+            answers_check_in,
             room,
         );
         self.devices.insert(key, i);

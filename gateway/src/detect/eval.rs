@@ -10,9 +10,9 @@ use super::activity::{ActivityKind, Input, RoomClass};
 use super::localtime::{DAY_MS, MINUTE_MS};
 use super::params::Params;
 use super::replay::{
-    AlertLine, Injection, ReplayEvent, alert_lines, inject, is_elder_alert, parse_time, run,
+    AlertLine, Injection, ReplayEvent, alert_lines, inject, is_elder_alert, parse_time, run_with,
 };
-use crate::signal::{Severity, SignalAction};
+use crate::signal::{AlertKind, Severity, SignalAction};
 
 /// The fixed timer compared against.
 pub const BASELINE_MS: i64 = 12 * 3_600_000;
@@ -28,6 +28,8 @@ pub struct EvalHome {
     pub sleeping: Vec<(i64, i64)>,
     /// Intervals labelled as out of the home.
     pub leaving: Vec<(i64, i64)>,
+    /// The home has a help button that takes check-ins (nobody answers it in replay).
+    pub help_button: bool,
 }
 
 /// Reads an Ordóñez `*_ADLs.txt` file's intervals labelled `label`.
@@ -94,6 +96,10 @@ pub struct HomeResult {
     pub baseline_false: usize,
     /// Injected collapses.
     pub collapses: Vec<Collapse>,
+    /// Check-ins asked on the real days (homes with a help button).
+    pub check_ins: usize,
+    /// Of those, answered by the elder's own activity within the check-in window.
+    pub check_ins_answered: usize,
 }
 
 /// Evaluates every home with `n` collapses each, calling `tick` after each replay.
@@ -111,7 +117,14 @@ pub fn evaluate(
             continue;
         };
         let (start, end) = (first.at_ms, last.at_ms);
-        let real = run(params, &home.events, end);
+        let real = run_with(params, &home.events, end, home.help_button);
+        let check_in = |a: SignalAction| {
+            real.iter()
+                .filter(|s| s.kind == AlertKind::CheckIn && s.action == a)
+                .count()
+        };
+        let (check_ins, check_ins_answered) =
+            (check_in(SignalAction::Raise), check_in(SignalAction::Clear));
         tick();
         let false_alerts = alert_lines(
             &real
@@ -135,7 +148,7 @@ pub fn evaluate(
             let c = rng.random_range(lo..end.max(lo + 1));
             let (events, until) = inject(home.events.clone(), &[Injection::Collapse(c)], horizon);
             let last_before = events.last().map_or(start, |e| e.at_ms);
-            let signals = run(params, &events, until);
+            let signals = run_with(params, &events, until, home.help_button);
             // An alert raised before the collapse for the silence that contains it (the
             // elder had been still since) is already in front of the caseworker.
             let open = signals
@@ -167,6 +180,8 @@ pub fn evaluate(
             prealarms,
             baseline_false,
             collapses,
+            check_ins,
+            check_ins_answered,
         });
     }
     out
@@ -744,6 +759,7 @@ mod tests {
             events,
             sleeping: vec![],
             leaving: vec![],
+            help_button: false,
         }
     }
 

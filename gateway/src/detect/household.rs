@@ -69,6 +69,10 @@ pub struct DeviceTrack {
     pub battery_low: bool,
     /// Tamper alert raised.
     pub tamper_open: bool,
+    /// Whether the elder can answer a check-in on it (a help button). From the
+    /// registry at every start, so not part of the snapshot.
+    #[serde(skip)]
+    pub answers_check_in: bool,
 }
 
 impl DeviceTrack {
@@ -84,6 +88,7 @@ impl DeviceTrack {
             alerted: false,
             battery_low: false,
             tamper_open: false,
+            answers_check_in: false,
         }
     }
 
@@ -149,6 +154,8 @@ pub enum Rule {
     DeviceOffline(u8),
     /// A device declared offline is still offline: tell a technician.
     DeviceAlert(u8),
+    /// The silence became unusual: ask the elder on the help button first.
+    CheckIn,
 }
 
 /// One household.
@@ -203,6 +210,19 @@ pub struct Household {
     /// Timer bookkeeping: the deadline the engine has queued for this household.
     #[serde(skip, default = "never")]
     pub scheduled_ms: i64,
+    /// The check-in of the current silence: when it was asked (0: not asked) and
+    /// whether its outcome was told. Not in the snapshot: after a restart an unusual
+    /// silence is simply asked about again.
+    #[serde(skip)]
+    check_in: CheckIn,
+}
+
+/// A check-in: the silence it asked about, when, and whether it was settled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct CheckIn {
+    episode_ms: i64,
+    asked_ms: i64,
+    unanswered: bool,
 }
 
 fn never() -> i64 {
@@ -241,6 +261,7 @@ impl Household {
             profile: Profile::default(),
             settings: None,
             scheduled_ms: i64::MAX,
+            check_in: CheckIn::default(),
         }
     }
 
@@ -249,17 +270,22 @@ impl Household {
         &mut self,
         id: CompactString,
         senses_activity: bool,
+        answers_check_in: bool,
         room: RoomClass,
     ) -> usize {
         if room == RoomClass::Bathroom && senses_activity {
             self.has_bathroom_sensor = true;
         }
-        if let Some(i) = self.slot_of(&id) {
-            self.devices[i].senses_activity = senses_activity;
-            return i;
-        }
-        self.devices.push(DeviceTrack::new(id, senses_activity));
-        self.devices.len() - 1
+        let i = match self.slot_of(&id) {
+            Some(i) => i,
+            None => {
+                self.devices.push(DeviceTrack::new(id, senses_activity));
+                self.devices.len() - 1
+            }
+        };
+        self.devices[i].senses_activity = senses_activity;
+        self.devices[i].answers_check_in = answers_check_in;
+        i
     }
 
     /// The slot of device `id`, if it belongs here.
@@ -295,6 +321,8 @@ impl Household {
             &mut self.fall_pending_ms,
             &mut self.help_press_ms,
             &mut self.gas_alarm_ms,
+            &mut self.check_in.episode_ms,
+            &mut self.check_in.asked_ms,
         ] {
             shift(t);
         }
@@ -408,6 +436,8 @@ impl Household {
                     };
                     self.emit(out, s, format!("help button {how}"));
                 }
+                // The answer to a check-in: a sign of life (handled as activity), no call.
+                HelpAction::Ok => {}
                 HelpAction::Cancel => {
                     let ep = if self.help_press_ms > 0 {
                         self.help_press_ms
@@ -606,7 +636,29 @@ impl Household {
                 self.profile.learn_sitting(r, (at - s) / MINUTE_MS);
             }
         }
-        // The silence ended: clear an alert raised for it.
+        // The silence ended: a check-in about it is answered, an alert raised for it
+        // is cleared.
+        if self.check_in.asked_ms > 0 {
+            if self.check_in.episode_ms == s && !self.check_in.unanswered {
+                let sig = self.signal(
+                    AlertKind::CheckIn,
+                    Severity::Info,
+                    SignalAction::Clear,
+                    at,
+                    s,
+                );
+                let how = if kind == ActivityKind::Button {
+                    "answered with a press".to_string()
+                } else {
+                    format!(
+                        "answered: activity again after {}",
+                        fmt_duration(at - self.check_in.asked_ms)
+                    )
+                };
+                self.emit(out, sig, how);
+            }
+            self.check_in = CheckIn::default();
+        }
         if self.alerted_episode_ms == s && s > 0 {
             let sig = self.signal(
                 AlertKind::Inactivity,
@@ -813,16 +865,66 @@ impl Household {
             return;
         }
         let t = self.inactivity_min(w);
-        if self.warned_episode_ms != s {
-            f(
-                hold(s + i64::from(self.prealarm_min(w)) * MINUTE_MS),
-                Rule::InactivityWarn,
+        let warn = (self.warned_episode_ms != s)
+            .then(|| hold(s + i64::from(self.prealarm_min(w)) * MINUTE_MS));
+        let alert = hold(s + i64::from(t) * MINUTE_MS);
+        let wake = self.wake_deadline(s, w).map(hold);
+        let asked = self.check_in.asked_ms > 0 && self.check_in.episode_ms == s;
+        if !asked && self.can_check_in(w) {
+            // The elder is asked first; the warning and the alerts wait for the answer.
+            let first = [warn, Some(alert), wake].into_iter().flatten().min();
+            if let Some(first) = first {
+                f(first, Rule::CheckIn);
+            }
+            return;
+        }
+        // Asked and not answered: the warning and alerts come when the answer is late.
+        let answer_by = if asked {
+            self.check_in.asked_ms + w.p.check_in_ms
+        } else {
+            i64::MIN
+        };
+        if let Some(t) = warn {
+            f(t.max(answer_by), Rule::InactivityWarn);
+        }
+        f(alert.max(answer_by), Rule::Inactivity);
+        if let Some(d) = wake {
+            f(d.max(answer_by), Rule::MissedWakeup);
+        }
+    }
+
+    /// Whether an unusual silence is first asked about: check-ins are on and the home
+    /// has a help button that is not offline.
+    fn can_check_in(&self, w: &World) -> bool {
+        w.p.check_in_ms > 0
+            && self
+                .devices
+                .iter()
+                .any(|d| d.answers_check_in && !d.offline())
+    }
+
+    /// The words added to an alert that followed an unanswered check-in (and the
+    /// outcome told once).
+    fn check_in_outcome(&mut self, t: i64, w: &World, out: &mut Vec<Signal>) -> String {
+        let c = self.check_in;
+        if c.asked_ms == 0 || c.episode_ms != self.silence_start() {
+            return String::new();
+        }
+        if !c.unanswered {
+            self.check_in.unanswered = true;
+            let sig = self.signal(
+                AlertKind::CheckIn,
+                Severity::Info,
+                SignalAction::Cancel,
+                t,
+                c.episode_ms,
             );
+            self.emit(out, sig, "not answered".into());
         }
-        f(hold(s + i64::from(t) * MINUTE_MS), Rule::Inactivity);
-        if let Some(d) = self.wake_deadline(s, w) {
-            f(hold(d), Rule::MissedWakeup);
-        }
+        format!(
+            "; asked on the help button at {}, no answer",
+            w.lt.format(c.asked_ms)
+        )
     }
 
     fn inactivity_min(&self, w: &World) -> u32 {
@@ -1010,8 +1112,32 @@ impl Household {
                     format!("in the bathroom for {}", ago(self.bath_since_ms)),
                 );
             }
+            Rule::CheckIn => {
+                self.check_in = CheckIn {
+                    episode_ms: s,
+                    asked_ms: t,
+                    unanswered: false,
+                };
+                let sig = self.signal(
+                    AlertKind::CheckIn,
+                    Severity::Info,
+                    SignalAction::Raise,
+                    t,
+                    s,
+                );
+                let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
+                self.emit(
+                    out,
+                    sig,
+                    format!(
+                        "no sign of life for {} (usual at this hour: up to {limit}); asking on the help button",
+                        ago(s)
+                    ),
+                );
+            }
             Rule::InactivityWarn => {
                 self.warned_episode_ms = s;
+                let asked = self.check_in_outcome(t, w, out);
                 let sig = self.signal(
                     AlertKind::Inactivity,
                     Severity::Warning,
@@ -1024,13 +1150,14 @@ impl Household {
                     out,
                     sig,
                     format!(
-                        "no sign of life for {} (usual at this hour: up to {limit})",
+                        "no sign of life for {} (usual at this hour: up to {limit}){asked}",
                         ago(s)
                     ),
                 );
             }
             Rule::Inactivity => {
                 self.alerted_episode_ms = s;
+                let asked = self.check_in_outcome(t, w, out);
                 let sig = self.signal(
                     AlertKind::Inactivity,
                     Severity::Critical,
@@ -1043,13 +1170,14 @@ impl Household {
                     out,
                     sig,
                     format!(
-                        "no sign of life for {} (usual at this hour: up to {limit})",
+                        "no sign of life for {} (usual at this hour: up to {limit}){asked}",
                         ago(s)
                     ),
                 );
             }
             Rule::MissedWakeup => {
                 self.alerted_episode_ms = s;
+                let asked = self.check_in_outcome(t, w, out);
                 let sig = self.signal(
                     AlertKind::MissedWakeup,
                     Severity::Critical,
@@ -1065,7 +1193,7 @@ impl Household {
                 self.emit(
                     out,
                     sig,
-                    format!("not up by the usual time; last sign of life {last}"),
+                    format!("not up by the usual time; last sign of life {last}{asked}"),
                 );
             }
         }

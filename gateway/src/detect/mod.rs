@@ -96,6 +96,12 @@ pub fn senses_activity(kind: &str) -> bool {
     )
 }
 
+/// Whether the elder can answer a check-in on a device of this kind (a help button;
+/// the pendant's own firmware does not take the command yet).
+pub fn answers_check_in(kind: &str) -> bool {
+    kind == "help"
+}
+
 /// What the dashboard shows of a household's detector state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HouseholdView {
@@ -291,6 +297,7 @@ pub async fn start(
                 h,
                 &d.id,
                 senses_activity(&d.kind),
+                answers_check_in(&d.kind),
                 RoomClass::from_name(d.room.as_deref()),
             );
         }
@@ -500,6 +507,7 @@ fn apply(engine: &mut Engine, o: &Observation, now: i64, last_journal: &mut i64)
             h,
             &o.device_id,
             senses_activity(&o.device_kind),
+            answers_check_in(&o.device_kind),
             RoomClass::from_name(o.room.as_deref()),
         );
     }
@@ -529,6 +537,7 @@ fn command(engine: &mut Engine, c: Command, now: i64) {
             &household,
             &device,
             senses_activity(&kind),
+            answers_check_in(&kind),
             RoomClass::from_name(room.as_deref()),
         ),
         Command::Views(reply) => {

@@ -75,6 +75,11 @@ pub struct DetectConfig {
     pub blind_alert_after_s: u32,
     /// How often the detector's state is written to the store, in seconds.
     pub snapshot_interval_s: u32,
+    /// Before a silence alert (its warning or the alert itself), the elder is asked on
+    /// the home's help button for this long, in seconds: a press or any sign of life
+    /// answers, and no alert follows; without an answer the alert comes this much later.
+    /// Households without a help button are not asked. 0: never ask.
+    pub check_in_s: u32,
 }
 
 impl Default for DetectConfig {
@@ -108,6 +113,7 @@ impl Default for DetectConfig {
             recovery_grace_s: 60,
             blind_alert_after_s: 30,
             snapshot_interval_s: 10,
+            check_in_s: 300,
         }
     }
 }
@@ -151,6 +157,7 @@ pub struct Params {
     pub(crate) mass_offline_fraction: f32,
     pub(crate) recovery_grace_ms: i64,
     pub(crate) blind_alert_after_ms: i64,
+    pub(crate) check_in_ms: i64,
 }
 
 impl DetectConfig {
@@ -200,6 +207,8 @@ impl DetectConfig {
             mass_offline_fraction: self.mass_offline_fraction.clamp(0.01, 1.0),
             recovery_grace_ms: i64::from(self.recovery_grace_s) * 1000,
             blind_alert_after_ms: i64::from(self.blind_alert_after_s) * 1000,
+            // A device shows a check-in for at most 30 minutes.
+            check_in_ms: i64::from(self.check_in_s.min(1800)) * 1000,
         })
     }
 }

@@ -206,9 +206,26 @@ pub fn inject(
 
 /// Runs `events` through a fresh engine up to `end` and returns every signal.
 pub fn run(params: &Params, events: &[ReplayEvent], end: i64) -> Vec<Signal> {
+    run_with(params, events, end, false)
+}
+
+/// [`run`], with a help button that takes check-ins in every household when
+/// `help_button` is set. Nobody presses it (a recorded home cannot answer): a check-in
+/// is answered only by the activity the log itself holds.
+pub fn run_with(
+    params: &Params,
+    events: &[ReplayEvent],
+    end: i64,
+    help_button: bool,
+) -> Vec<Signal> {
     let mut engine = Engine::new(params.clone(), LocalTime::utc());
     let mut out = Vec::new();
+    let mut buttons = std::collections::HashSet::new();
     for e in events {
+        if help_button && buttons.insert(e.household.clone()) {
+            let id = format!("{}-help", e.household);
+            engine.add_device(&e.household, &id, false, true, RoomClass::Other);
+        }
         engine.advance(e.at_ms);
         engine.observe(&e.household, None, e.at_ms, &e.inputs);
         out.extend(engine.take_signals());

@@ -20,11 +20,11 @@ fn t(day: i64, hhmm: &str) -> i64 {
 
 fn engine_with(cfg: DetectConfig) -> Engine {
     let mut e = Engine::new(cfg.compile().unwrap(), LocalTime::utc());
-    e.add_device(H, "h1-door", true, RoomClass::Entrance);
-    e.add_device(H, "h1-pir-living", true, RoomClass::Living);
-    e.add_device(H, "h1-pir-bedroom", true, RoomClass::Bedroom);
-    e.add_device(H, "h1-pir-bath", true, RoomClass::Bathroom);
-    e.add_device(H, "h1-help", false, RoomClass::Other);
+    e.add_device(H, "h1-door", true, false, RoomClass::Entrance);
+    e.add_device(H, "h1-pir-living", true, false, RoomClass::Living);
+    e.add_device(H, "h1-pir-bedroom", true, false, RoomClass::Bedroom);
+    e.add_device(H, "h1-pir-bath", true, false, RoomClass::Bathroom);
+    e.add_device(H, "h1-help", false, false, RoomClass::Other);
     e
 }
 
@@ -515,6 +515,7 @@ fn many_devices_offline_at_once_is_one_system_alert_not_a_storm() {
             &format!("h{h}"),
             &format!("h{h}-pir"),
             true,
+            false,
             RoomClass::Living,
         );
     }
@@ -681,4 +682,137 @@ fn a_step_of_the_host_clock_keeps_every_silence_its_real_length() {
     let i = raised(&s, AlertKind::Inactivity);
     assert_eq!(i.len(), 2, "{s:#?}");
     assert_eq!(i[1].at_ms, t(0, "15:00"), "critical at the real 16:00");
+}
+
+/// The test home with a help button that takes check-ins.
+fn engine_with_check_ins() -> Engine {
+    let mut e = engine();
+    e.add_device(H, "h1-help", false, true, RoomClass::Other);
+    e
+}
+
+fn of_kind(s: &[Signal], kind: AlertKind) -> Vec<(SignalAction, i64)> {
+    s.iter()
+        .filter(|x| x.kind == kind)
+        .map(|x| (x.action, x.at_ms))
+        .collect()
+}
+
+#[test]
+fn an_unusual_silence_is_asked_about_on_the_help_button_before_any_alert() {
+    let mut e = engine_with_check_ins();
+    motion(&mut e, t(0, "10:00"));
+    let s = run_to(&mut e, t(0, "15:25"));
+    assert_eq!(
+        of_kind(&s, AlertKind::CheckIn),
+        [(SignalAction::Raise, t(0, "15:24"))],
+        "asked when the warning was due: {s:#?}"
+    );
+    assert!(
+        raised(&s, AlertKind::Inactivity).is_empty(),
+        "the warning waits for the answer"
+    );
+    // A sign of life within the five minutes answers; nothing is raised.
+    let answered = motion(&mut e, t(0, "15:27"));
+    assert_eq!(
+        of_kind(&answered, AlertKind::CheckIn),
+        [(SignalAction::Clear, t(0, "15:27"))]
+    );
+    let rest = run_to(&mut e, t(0, "17:00"));
+    assert!(
+        raised(&rest, AlertKind::Inactivity).is_empty(),
+        "answered: no warning, no alert ({rest:#?})"
+    );
+}
+
+#[test]
+fn an_unanswered_check_in_lets_the_warning_and_the_alert_follow() {
+    let mut e = engine_with_check_ins();
+    motion(&mut e, t(0, "10:00"));
+    let s = run_to(&mut e, t(0, "20:00"));
+    assert_eq!(
+        of_kind(&s, AlertKind::CheckIn),
+        [
+            (SignalAction::Raise, t(0, "15:24")),
+            (SignalAction::Cancel, t(0, "15:29"))
+        ],
+        "asked once; not answered once"
+    );
+    let i = raised(&s, AlertKind::Inactivity);
+    assert_eq!(
+        i.iter().map(|x| (x.severity, x.at_ms)).collect::<Vec<_>>(),
+        [
+            (Severity::Warning, t(0, "15:29")),
+            (Severity::Critical, t(0, "16:00"))
+        ],
+        "the warning five minutes late, the alert on time"
+    );
+    assert!(
+        i[0].reason.contains("no answer"),
+        "the caseworker reads that the elder was asked: {}",
+        i[0].reason
+    );
+}
+
+#[test]
+fn the_answer_is_a_press_and_a_button_gone_offline_is_not_asked() {
+    let mut e = engine_with_check_ins();
+    motion(&mut e, t(0, "10:00"));
+    run_to(&mut e, t(0, "15:25"));
+    // "I'm OK" arrives as a button activity (help `ok`), not as a help press.
+    e.advance(t(0, "15:26"));
+    e.observe(
+        H,
+        Some("h1-help"),
+        t(0, "15:26"),
+        &super::activity::from_event(
+            &anxin_firmware::wire::EventBody::Help {
+                act: HelpAction::Ok,
+            },
+            "help",
+            RoomClass::Other,
+        ),
+    );
+    let s = e.take_signals();
+    assert_eq!(
+        of_kind(&s, AlertKind::CheckIn),
+        [(SignalAction::Clear, t(0, "15:26"))]
+    );
+    assert!(
+        raised(&s, AlertKind::Help).is_empty(),
+        "not a call for help"
+    );
+    // The button then falls silent (no heartbeats): declared offline, it cannot be
+    // asked, so the next silence's warning comes on time, without a check-in.
+    let s = run_to(&mut e, t(0, "21:00"));
+    assert!(
+        s.iter()
+            .any(|x| x.kind == AlertKind::DeviceOffline && x.action == SignalAction::Raise)
+    );
+    assert!(of_kind(&s, AlertKind::CheckIn).is_empty(), "{s:#?}");
+    assert_eq!(
+        raised(&s, AlertKind::Inactivity)[0].at_ms,
+        t(0, "15:26") + 324 * MIN,
+        "the warning at 90 % of 6 h"
+    );
+}
+
+#[test]
+fn a_home_without_a_reachable_help_button_is_not_asked() {
+    // No button that takes check-ins: the alert comes at once, as before.
+    let mut e = engine();
+    motion(&mut e, t(0, "10:00"));
+    let s = run_to(&mut e, t(0, "16:01"));
+    assert!(of_kind(&s, AlertKind::CheckIn).is_empty());
+    assert_eq!(raised(&s, AlertKind::Inactivity)[0].at_ms, t(0, "15:24"));
+    // Check-ins switched off in the configuration: the same.
+    let mut e = engine_with(DetectConfig {
+        check_in_s: 0,
+        ..DetectConfig::default()
+    });
+    e.add_device(H, "h1-help", false, true, RoomClass::Other);
+    motion(&mut e, t(0, "10:00"));
+    let s = run_to(&mut e, t(0, "16:01"));
+    assert!(of_kind(&s, AlertKind::CheckIn).is_empty());
+    assert_eq!(raised(&s, AlertKind::Inactivity)[0].at_ms, t(0, "15:24"));
 }

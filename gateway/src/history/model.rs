@@ -103,6 +103,7 @@ pub fn event_points(tags: &Tags, body: &EventBody, at_ms: i64) -> Vec<Point> {
                 HelpAction::Press => "press",
                 HelpAction::Cancel => "cancel",
                 HelpAction::Long => "long",
+                HelpAction::Ok => "ok",
             };
             vec![tags.point(HELP, field, 1.0, at_ms)]
         }

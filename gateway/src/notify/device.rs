@@ -112,6 +112,10 @@ impl DeviceNotifier {
         let cause: Option<AlertCause> = serde_json::from_value(n.payload["cause"].clone()).ok();
         let mut cmd = wire::Command::new(command_id(&n.key), kind);
         cmd.cause = cause;
+        cmd.on = n.payload["on"].as_bool();
+        cmd.duration_s = n.payload["duration_s"]
+            .as_u64()
+            .and_then(|s| u32::try_from(s).ok());
         cmd.validate()
             .map_err(|e| NotifyError::Permanent(FailReason::Encode, format!("{e:?}")))?;
         Ok(cmd)

@@ -201,6 +201,8 @@ pub enum SignalOutcome {
     Cleared(AlertId),
     /// The condition ended; the alert stays open for a person to close.
     ConditionCleared(AlertId),
+    /// A check-in of the elder was asked, answered or not answered (no alert).
+    CheckIn(&'static str),
     /// Nothing to do (reason).
     Ignored(&'static str),
 }
@@ -407,6 +409,7 @@ impl WorkflowHandle {
         );
         async {
             let out = match s.action {
+                _ if s.kind == AlertKind::CheckIn => self.check_in(s).await?,
                 SignalAction::Raise => self.raise(s).await?,
                 SignalAction::Cancel => self.cancel_by_device(s).await?,
                 SignalAction::Clear => self.clear(s).await?,
@@ -749,7 +752,7 @@ impl WorkflowHandle {
             return Ok(SignalOutcome::Ignored("no_open_alert"));
         };
         let auto_close = match open.audience {
-            Audience::Technician | Audience::System => true,
+            Audience::Technician | Audience::System | Audience::Elder => true,
             // Gas is never closed automatically, nor a press or a fall: a person checks.
             Audience::Caseworker => {
                 !matches!(

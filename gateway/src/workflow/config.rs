@@ -181,6 +181,8 @@ impl EscalationConfig {
         match (audience, severity) {
             (Audience::Technician, _) => "technician",
             (Audience::System, _) => "system",
+            // Check-ins never become alerts; should one, it is for the record only.
+            (Audience::Elder, _) => "info",
             (Audience::Caseworker, Severity::Critical) => "critical",
             (Audience::Caseworker, Severity::Warning) => "warning",
             (Audience::Caseworker, Severity::Info) => "info",

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | 包保: districts → streets → committees, users, households, caseworker and backup | [`org`] |
 //! | alert lifecycle: raised → notified → acknowledged → on the way → arrived → resolved | [`alerts`] |
+//! | asking the elder first (check-in on the help button) before a silence alert | `check_in` |
 //! | 分层分级: escalation policies, repeats, arrival re-alarm; one deadline queue | [`escalation`], [`timers`] |
 //! | 即接即办: the append-only audit trail | [`audit`] |
 //! | 一日三问: daily-contact ledger, morning list, visit tasks, coverage | [`contacts`], [`daily`], [`activity`] |
@@ -18,6 +19,7 @@
 pub mod activity;
 pub mod alerts;
 pub mod audit;
+mod check_in;
 pub mod config;
 pub mod contacts;
 pub mod daily;
@@ -203,6 +205,9 @@ pub struct WorkflowDeps {
     pub notifiers: Notifiers,
     /// Household modes (detection).
     pub modes: Arc<dyn HouseholdModes>,
+    /// How long a check-in is asked on the help button, in seconds (`[detect]
+    /// check_in_s`).
+    pub check_in_s: u32,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -220,6 +225,11 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 pub(crate) struct WorkflowMetrics {
     raised: Family<KindLabels, Counter>,
     closed: Family<ReasonLabels, Counter>,
@@ -228,6 +238,7 @@ pub(crate) struct WorkflowMetrics {
     signals_failed: Counter,
     unroutable: Family<TargetLabels, Counter>,
     ack_seconds: Histogram,
+    check_ins: Family<OutcomeLabels, Counter>,
 }
 
 impl WorkflowMetrics {
@@ -240,6 +251,7 @@ impl WorkflowMetrics {
             signals_failed: Counter::default(),
             unroutable: Family::default(),
             ack_seconds: Histogram::new(exponential_buckets(5.0, 2.0, 12)),
+            check_ins: Family::default(),
         };
         m.register(
             "anxin_alerts_raised",
@@ -272,6 +284,11 @@ impl WorkflowMetrics {
             w.unroutable.clone(),
         );
         m.register(
+            "anxin_check_ins",
+            "Check-ins of the elder on the help button, by outcome (asked, answered, unanswered)",
+            w.check_ins.clone(),
+        );
+        m.register(
             "anxin_alert_ack_seconds",
             "Seconds from raise to acknowledgement",
             w.ack_seconds.clone(),
@@ -288,6 +305,7 @@ pub(crate) struct Inner {
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) modes: Arc<dyn HouseholdModes>,
     pub(crate) metrics: WorkflowMetrics,
+    pub(crate) check_in_s: u32,
     pub(crate) timers: Mutex<Option<mpsc::UnboundedSender<timers::TimerCmd>>>,
     /// Every committed change of an alert (for the API's live stream).
     pub(crate) alert_changes: tokio::sync::broadcast::Sender<Alert>,
@@ -325,6 +343,7 @@ impl WorkflowHandle {
                 outbox: Arc::new(outbox),
                 modes: deps.modes,
                 metrics: WorkflowMetrics::new(&deps.metrics),
+                check_in_s: deps.check_in_s,
                 timers: Mutex::new(None),
                 alert_changes: tokio::sync::broadcast::channel(ALERT_CHANGES_CAPACITY).0,
             }),
@@ -472,6 +491,7 @@ pub async fn start(
         timezone: services.config.general.timezone.clone(),
         notifiers,
         modes: Arc::new(detect),
+        check_in_s: services.config.detect.check_in_s,
     })?;
     wf.spawn(
         &services.tasks,

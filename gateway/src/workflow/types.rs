@@ -390,6 +390,7 @@ pub const fn audience_str(a: Audience) -> &'static str {
         Audience::Caseworker => "caseworker",
         Audience::Technician => "technician",
         Audience::System => "system",
+        Audience::Elder => "elder",
     }
 }
 
@@ -399,6 +400,7 @@ pub fn parse_audience(s: &str) -> Option<Audience> {
         "caseworker" => Some(Audience::Caseworker),
         "technician" => Some(Audience::Technician),
         "system" => Some(Audience::System),
+        "elder" => Some(Audience::Elder),
         _ => None,
     }
 }
@@ -419,6 +421,7 @@ pub const fn kind_zh(k: AlertKind) -> &'static str {
         AlertKind::Tamper => "设备被拆动",
         AlertKind::SuspiciousDevice => "设备疑似误触",
         AlertKind::GatewayBlind => "网关失联",
+        AlertKind::CheckIn => "平安询问",
     }
 }
 

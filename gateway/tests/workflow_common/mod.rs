@@ -129,6 +129,7 @@ impl Harness {
             timezone: "Asia/Shanghai".into(),
             notifiers,
             modes: modes.clone(),
+            check_in_s: 300,
         })
         .unwrap();
         Harness {
