@@ -90,6 +90,9 @@ pub struct AlarmSink {
 /// How long bulk work waits for an alarm's alert to be stored, at most.
 const ALARM_HOLD: Duration = Duration::from_millis(500);
 
+/// How often device health folded from heartbeats and status messages is written.
+const HEALTH_FLUSH: Duration = Duration::from_secs(5);
+
 impl Committer {
     /// Restores sequence state and device health from the store.
     #[allow(clippy::too_many_arguments)]
@@ -155,13 +158,21 @@ impl Committer {
 
     /// Runs until `cancel` or until the session's queues close. Every alarm waiting is
     /// committed in a batch of its own before the next bulk batch is taken.
+    /// Device health is written every [`HEALTH_FLUSH`] between batches (alarms first),
+    /// and once more on the way out.
     pub async fn run(mut self, mut lanes: IngestLanes, cancel: CancellationToken) {
         let mut batch = Vec::with_capacity(self.cfg.batch_max);
+        let mut flush = tokio::time::interval(HEALTH_FLUSH);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let (first, lane) = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
                 m = lanes.alarm.recv() => match m { Some(m) => (m, Lane::Alarm), None => break },
+                _ = flush.tick() => {
+                    self.flush_health().await;
+                    continue;
+                }
                 m = lanes.bulk.recv() => match m { Some(m) => (m, Lane::Bulk), None => break },
             };
             batch.push(first);
@@ -180,6 +191,17 @@ impl Committer {
                 break;
             }
             batch.clear();
+        }
+        self.flush_health().await;
+    }
+
+    async fn flush_health(&self) {
+        match self.store.flush_health().await {
+            Ok(0) => {}
+            Ok(n) => debug!(rows = n, "device health written"),
+            Err(e) => {
+                warn!(error = %e, pending = self.store.health_pending(), "device health not written; kept for the next flush")
+            }
         }
     }
 
@@ -350,10 +372,11 @@ impl Committer {
             }
         }
         out.seqs = self.tracker.dirty_rows();
-        out.health = dirty_health
-            .iter()
-            .filter_map(|d| self.health.get(d).cloned())
-            .collect();
+        for d in &dirty_health {
+            if let Some(h) = self.health.get(d) {
+                self.store.fold_health(h.clone());
+            }
+        }
 
         let started = Instant::now();
         let mut retry = Duration::from_millis(100);

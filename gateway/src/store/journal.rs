@@ -89,14 +89,12 @@ pub struct CommitBatch {
     pub events: Vec<EventRow>,
     /// Sequence state per (device, boot), one row each.
     pub seqs: Vec<SeqRow>,
-    /// Device health, one row per device.
-    pub health: Vec<HealthRow>,
 }
 
 impl CommitBatch {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.seqs.is_empty() && self.health.is_empty()
+        self.events.is_empty() && self.seqs.is_empty()
     }
 }
 
@@ -197,40 +195,6 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        for piece in pieces(&batch.health) {
-            let sql = format!(
-                "INSERT INTO device_health (device_id, last_seen_ms, boot, last_seq, battery_pct, battery_mv, \
-                 rssi_dbm, fw, uptime_s, outbox, dropped, interval_s, temp_dc, online, status_ms) VALUES {} \
-                 ON CONFLICT (device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, \
-                 boot = excluded.boot, last_seq = excluded.last_seq, battery_pct = excluded.battery_pct, \
-                 battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, fw = excluded.fw, \
-                 uptime_s = excluded.uptime_s, outbox = excluded.outbox, dropped = excluded.dropped, \
-                 interval_s = excluded.interval_s, temp_dc = excluded.temp_dc, online = excluded.online, \
-                 status_ms = excluded.status_ms",
-                placeholders(self.backend, piece.len(), 15)
-            );
-            // Only placeholders are generated; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for h in piece {
-                q = q
-                    .bind(&h.device_id)
-                    .bind(h.last_seen_ms)
-                    .bind(h.boot)
-                    .bind(h.last_seq)
-                    .bind(h.battery_pct)
-                    .bind(h.battery_mv)
-                    .bind(h.rssi_dbm)
-                    .bind(&h.fw)
-                    .bind(h.uptime_s)
-                    .bind(h.outbox)
-                    .bind(h.dropped)
-                    .bind(h.interval_s)
-                    .bind(h.temp_dc)
-                    .bind(h.online)
-                    .bind(h.status_ms);
-            }
-            q.execute(&mut *tx).await?;
-        }
         tx.commit().await?;
         Ok(inserted)
     }
@@ -280,8 +244,82 @@ impl Store {
             .collect()
     }
 
-    /// Latest health of every device.
+    /// Latest health of every device: the table, with the rows ingest folded since the
+    /// last flush laid over it.
     pub async fn device_health(&self) -> Result<Vec<HealthRow>, StoreError> {
+        let mut rows = self.stored_health().await?;
+        self.health.overlay(&mut rows);
+        Ok(rows)
+    }
+
+    /// Folds `row` as its device's latest health: seen by [`Store::device_health`] at
+    /// once, written by the next [`Store::flush_health`].
+    pub fn fold_health(&self, row: HealthRow) {
+        self.health.fold(row);
+    }
+
+    /// How many folded health rows wait for a flush.
+    pub fn health_pending(&self) -> usize {
+        self.health.len()
+    }
+
+    /// Writes the folded health rows (one transaction); on failure they stay folded for
+    /// the next flush. Returns how many rows were written.
+    pub async fn flush_health(&self) -> Result<usize, StoreError> {
+        let rows = self.health.take();
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        match self.write_health(&rows).await {
+            Ok(()) => Ok(rows.len()),
+            Err(e) => {
+                self.health.put_back(rows);
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_health(&self, rows: &[HealthRow]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for piece in pieces(rows) {
+            let sql = format!(
+                "INSERT INTO device_health (device_id, last_seen_ms, boot, last_seq, battery_pct, battery_mv, \
+                 rssi_dbm, fw, uptime_s, outbox, dropped, interval_s, temp_dc, online, status_ms) VALUES {} \
+                 ON CONFLICT (device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, \
+                 boot = excluded.boot, last_seq = excluded.last_seq, battery_pct = excluded.battery_pct, \
+                 battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, fw = excluded.fw, \
+                 uptime_s = excluded.uptime_s, outbox = excluded.outbox, dropped = excluded.dropped, \
+                 interval_s = excluded.interval_s, temp_dc = excluded.temp_dc, online = excluded.online, \
+                 status_ms = excluded.status_ms",
+                placeholders(self.backend, piece.len(), 15)
+            );
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for h in piece {
+                q = q
+                    .bind(&h.device_id)
+                    .bind(h.last_seen_ms)
+                    .bind(h.boot)
+                    .bind(h.last_seq)
+                    .bind(h.battery_pct)
+                    .bind(h.battery_mv)
+                    .bind(h.rssi_dbm)
+                    .bind(&h.fw)
+                    .bind(h.uptime_s)
+                    .bind(h.outbox)
+                    .bind(h.dropped)
+                    .bind(h.interval_s)
+                    .bind(h.temp_dc)
+                    .bind(h.online)
+                    .bind(h.status_ms);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn stored_health(&self) -> Result<Vec<HealthRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT device_id, last_seen_ms, boot, last_seq, battery_pct, battery_mv, rssi_dbm, fw, uptime_s, \
              outbox, dropped, interval_s, temp_dc, online, status_ms FROM device_health ORDER BY device_id",
@@ -344,5 +382,29 @@ mod tests {
         assert_eq!(sizes, vec![256, 256, 64, 16, 8]);
         assert_eq!(pieces(&rows).flatten().count(), 600);
         assert_eq!(pieces::<u32>(&[]).count(), 0);
+    }
+
+    #[tokio::test]
+    async fn folded_health_is_read_at_once_and_written_by_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
+        let row = |battery| HealthRow {
+            device_id: "h1-help".into(),
+            last_seen_ms: 1_000,
+            battery_pct: Some(battery),
+            ..HealthRow::default()
+        };
+        store.fold_health(row(80));
+        store.fold_health(row(75));
+        assert_eq!(store.device_health().await.unwrap(), vec![row(75)]);
+        assert!(
+            store.stored_health().await.unwrap().is_empty(),
+            "nothing written before the flush"
+        );
+        assert_eq!(store.flush_health().await.unwrap(), 1);
+        assert_eq!(store.stored_health().await.unwrap(), vec![row(75)]);
+        assert_eq!(store.health_pending(), 0);
+        assert_eq!(store.flush_health().await.unwrap(), 0, "nothing left");
+        store.close().await;
     }
 }

@@ -3,6 +3,7 @@
 //! engines accept.
 
 mod devices;
+mod health;
 mod journal;
 
 use std::str::FromStr;
@@ -51,6 +52,8 @@ pub struct Store {
     /// are neither stored nor acknowledged, so silence means nothing) and `/healthz`
     /// reports it.
     writable: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// Device health folded by ingest and not yet flushed (see `health.rs`).
+    health: std::sync::Arc<health::HealthBehind>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -118,6 +121,7 @@ impl Store {
             pool,
             backend,
             writable: std::sync::Arc::new(tokio::sync::watch::Sender::new(true)),
+            health: Default::default(),
         })
     }
 
