@@ -400,6 +400,19 @@ impl Engine {
         std::mem::take(&mut self.out)
     }
 
+    /// Marks every household changed (a snapshot write failed: the next one rewrites
+    /// them all).
+    pub fn mark_all_dirty(&mut self) {
+        for i in 0..self.households.len() as u32 {
+            if let Some(d) = self.dirty.get_mut(i as usize)
+                && !*d
+            {
+                *d = true;
+                self.dirty_list.push(i);
+            }
+        }
+    }
+
     /// Households changed since the last call.
     pub fn take_dirty(&mut self) -> Vec<&Household> {
         let list = std::mem::take(&mut self.dirty_list);

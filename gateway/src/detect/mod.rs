@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::FutureExt;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -275,6 +276,7 @@ pub async fn start(
 
     let loaded = persist::load(&store, services.clock.now_ms()).await?;
     let mut cursor = loaded.cursor;
+    let positions = loaded.positions;
     let restored = loaded.households.len();
     for h in loaded.households {
         engine.restore(h);
@@ -322,6 +324,10 @@ pub async fn start(
             let (Some(h), Ok(body)) = (&e.household_id, serde_json::from_str(&e.body)) else {
                 continue;
             };
+            // Already in this household's own snapshot (written after the cursor's).
+            if positions.get(h).is_some_and(|p| e.journal_id <= *p) {
+                continue;
+            }
             let (kind, room) = kinds.get(&e.device_id).cloned().unwrap_or_default();
             let inputs = from_event(&body, &kind, RoomClass::from_name(room.as_deref()));
             engine.observe(h, Some(&e.device_id), e.event_ms, &inputs);
@@ -401,6 +407,8 @@ pub async fn start(
         // an alarm after it once more, which the workflow recognises).
         let mut last_journal = cursor;
         let mut alarm_journal = cursor;
+        // The snapshot being written, if any (one at a time, beside the loop).
+        let mut writing: Option<tokio::task::JoinHandle<bool>> = None;
         loop {
             // Alarms first: applied, and their signals sent, before anything else.
             let mut alarms_applied = 0u64;
@@ -453,7 +461,9 @@ pub async fn start(
                         }
                         None => break,
                     },
-                    _ = snapshot.tick() => save_snapshot(&mut engine, &s, last_journal, &m).await,
+                    _ = snapshot.tick() => {
+                        start_snapshot(&mut engine, &s, last_journal, &m, &mut writing);
+                    }
                 }
             }
             m.households.set(engine.len() as i64);
@@ -470,7 +480,18 @@ pub async fn start(
                 alarm_progress.applied(alarms_applied);
             }
         }
-        save_snapshot(&mut engine, &s, last_journal, &m).await;
+        // The last snapshot: after the one in flight, written before the task ends.
+        if let Some(w) = writing.take()
+            && !w.await.unwrap_or(false)
+        {
+            engine.mark_all_dirty();
+        }
+        if let Some(w) = start_snapshot(&mut engine, &s, last_journal, &m, &mut writing)
+            .then(|| writing.take())
+            .flatten()
+        {
+            let _ = w.await;
+        }
     });
     Ok(handle)
 }
@@ -559,21 +580,56 @@ fn command(engine: &mut Engine, c: Command, now: i64) {
     }
 }
 
-async fn save_snapshot(engine: &mut Engine, s: &Services, cursor: i64, m: &DetectMetrics) {
+/// Starts writing the households changed since the last snapshot, beside the detection
+/// loop (which goes on applying observations and firing deadlines meanwhile). Returns
+/// whether a write was started. Skipped while the previous write is still running (its
+/// households stay dirty for the next tick) or while a signal is on its way to the
+/// workflow (a crash now must re-derive it, not lose it). A failed write marks every
+/// household dirty again, so the next snapshot rewrites what it missed.
+fn start_snapshot(
+    engine: &mut Engine,
+    s: &Services,
+    cursor: i64,
+    m: &Arc<DetectMetrics>,
+    writing: &mut Option<tokio::task::JoinHandle<bool>>,
+) -> bool {
+    if writing.as_ref().is_some_and(|w| !w.is_finished()) {
+        return false;
+    }
+    if let Some(w) = writing.take()
+        && !w.now_or_never().and_then(Result::ok).unwrap_or(false)
+    {
+        engine.mark_all_dirty();
+    }
     if !s.signals.settled() {
-        // A signal is still on its way to the workflow: snapshot at the next tick, so that
-        // a crash now re-derives it rather than losing it.
-        return;
+        return false;
     }
     let now = s.clock.now_ms();
     let dirty = engine.take_dirty();
     if dirty.is_empty() {
-        return;
+        return false;
     }
-    if let Err(e) = persist::save(&s.store, &dirty, cursor, now).await {
-        m.snapshot_errors.inc();
-        warn!(error = %e, "detector snapshot failed; the journal still has everything");
-    }
+    let rows = match persist::encode_all(&dirty) {
+        Ok(rows) => rows,
+        Err(e) => {
+            m.snapshot_errors.inc();
+            warn!(error = %e, "detector snapshot not encoded; the journal still has everything");
+            engine.mark_all_dirty();
+            return false;
+        }
+    };
+    let (store, m) = (s.store.clone(), m.clone());
+    *writing = Some(tokio::spawn(async move {
+        match persist::save_rows(&store, &rows, cursor, now).await {
+            Ok(()) => true,
+            Err(e) => {
+                m.snapshot_errors.inc();
+                warn!(error = %e, "detector snapshot failed; the journal still has everything");
+                false
+            }
+        }
+    }));
+    true
 }
 
 fn action_str(a: crate::signal::SignalAction) -> &'static str {

@@ -39,44 +39,70 @@ pub enum PersistError {
     Encoding(#[from] postcard::Error),
 }
 
-/// Writes household snapshots and the journal position in one transaction.
-///
-/// The snapshots are encoded before the transaction begins and written with multi-row
-/// statements of a few cached sizes (`store::pieces`): under load nearly every household
-/// is dirty, and a statement per household held SQLite's single write lock for most of a
-/// second, stalling ingest's group commits behind it (docs/benchmarks.md).
+/// Households per snapshot transaction: small enough that ingest's group commit never
+/// waits long for the store's write lock behind a snapshot.
+pub const SNAPSHOT_CHUNK: usize = 256;
+
+/// Encodes household snapshots (before any transaction: encoding is pure CPU).
+pub fn encode_all(households: &[&Household]) -> Result<Vec<(String, Vec<u8>)>, PersistError> {
+    Ok(households
+        .iter()
+        .map(|h| Ok((h.id.to_string(), snapshot::encode(h)?)))
+        .collect::<Result<Vec<(String, Vec<u8>)>, postcard::Error>>()?)
+}
+
+/// Writes household snapshots and the journal position they reflect.
 pub async fn save(
     store: &Store,
     households: &[&Household],
     cursor: i64,
     now: i64,
 ) -> Result<(), PersistError> {
-    let rows = households
-        .iter()
-        .map(|h| Ok((h.id.to_string(), snapshot::encode(h)?)))
-        .collect::<Result<Vec<(String, Vec<u8>)>, postcard::Error>>()?;
-    let mut tx = store.begin().await?;
-    for piece in pieces(&rows) {
-        let sql = format!(
-            "INSERT INTO detect_households (household_id, state, updated_ms) VALUES {} \
-             ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
-            placeholders(store.backend(), piece.len(), 3)
-        );
-        // Only placeholders are generated; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, blob) in piece {
-            q = q.bind(id).bind(blob).bind(now);
+    save_rows(store, &encode_all(households)?, cursor, now).await
+}
+
+/// Writes encoded snapshots in transactions of [`SNAPSHOT_CHUNK`] households, each row
+/// with `cursor` as its own journal position, then moves `detect_cursor` (from where a
+/// restart replays) to `cursor` once every chunk is in. A crash in between leaves some
+/// households at the new position and the others at their old one; the replay skips,
+/// per household, what its own snapshot already holds.
+///
+/// Within a chunk the rows go in multi-row statements of a few cached sizes
+/// (`store::pieces`): a statement per household held SQLite's single write lock for most
+/// of a second under load (docs/benchmarks.md).
+pub async fn save_rows(
+    store: &Store,
+    rows: &[(String, Vec<u8>)],
+    cursor: i64,
+    now: i64,
+) -> Result<(), PersistError> {
+    for chunk in rows.chunks(SNAPSHOT_CHUNK) {
+        let mut tx = store.begin().await?;
+        for piece in pieces(chunk) {
+            let sql = format!(
+                "INSERT INTO detect_households (household_id, state, updated_ms, journal_id) VALUES {} \
+                 ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, \
+                 updated_ms = excluded.updated_ms, journal_id = excluded.journal_id",
+                placeholders(store.backend(), piece.len(), 4)
+            );
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, blob) in piece {
+                q = q.bind(id).bind(blob).bind(now).bind(cursor);
+            }
+            q.execute(&mut *tx).await?;
         }
-        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        // Let the group commit take the lock between chunks.
+        tokio::task::yield_now().await;
     }
     sqlx::query(
         "INSERT INTO detect_cursor (id, journal_id) VALUES (1, $1) \
          ON CONFLICT (id) DO UPDATE SET journal_id = excluded.journal_id",
     )
     .bind(cursor)
-    .execute(&mut *tx)
+    .execute(store.pool())
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -90,13 +116,16 @@ pub struct Loaded {
     /// Households whose snapshot could not be read and was moved to
     /// `detect_snapshot_quarantine` (they start afresh; the old bytes are kept).
     pub quarantined: Vec<String>,
+    /// Each restored household's own journal position, where it is ahead of `cursor`
+    /// (its snapshot already holds the journal up to it).
+    pub positions: std::collections::HashMap<String, i64>,
 }
 
 /// Every snapshot and the journal position they reflect. A snapshot that cannot be read
 /// (a newer version, damaged bytes) is moved to the quarantine table in the same step, so
 /// that the household's next snapshot does not overwrite what it had learned.
 pub async fn load(store: &Store, now: i64) -> Result<Loaded, PersistError> {
-    let rows = sqlx::query("SELECT household_id, state FROM detect_households")
+    let rows = sqlx::query("SELECT household_id, state, journal_id FROM detect_households")
         .fetch_all(store.pool())
         .await?;
     let mut out = Loaded {
@@ -106,8 +135,12 @@ pub async fn load(store: &Store, now: i64) -> Result<Loaded, PersistError> {
     for r in rows {
         let id: String = r.try_get("household_id")?;
         let blob: Vec<u8> = r.try_get("state")?;
+        let position: i64 = r.try_get("journal_id")?;
         match snapshot::decode(&blob) {
-            Ok(h) => out.households.push(h),
+            Ok(h) => {
+                out.positions.insert(id, position);
+                out.households.push(h);
+            }
             Err(e) => {
                 tracing::error!(
                     household_id = %id,
@@ -126,6 +159,8 @@ pub async fn load(store: &Store, now: i64) -> Result<Loaded, PersistError> {
         .map(|r| r.try_get::<i64, _>("journal_id"))
         .transpose()?
         .unwrap_or(0);
+    let cursor = out.cursor;
+    out.positions.retain(|_, p| *p > cursor);
     Ok(out)
 }
 
@@ -292,7 +327,9 @@ mod tests {
             households: mut back,
             cursor,
             quarantined,
+            positions,
         } = load(&store, 3_000).await.unwrap();
+        assert!(positions.is_empty(), "every household at the cursor");
         assert!(quarantined.is_empty());
         back.sort_by(|a, b| a.id.cmp(&b.id));
         assert_eq!(cursor, 42);
@@ -300,6 +337,18 @@ mod tests {
         assert_eq!(back[7].last_activity_ms, 7_777);
         assert_eq!(back[599].id, "h0599");
         assert_eq!(back[599].last_activity_ms, 599);
+
+        // A crash between two chunks of a later save: one household is ahead.
+        sqlx::query("UPDATE detect_households SET journal_id = 60 WHERE household_id = 'h0007'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let loaded = load(&store, 3_000).await.unwrap();
+        assert_eq!(loaded.cursor, 42);
+        assert_eq!(
+            loaded.positions,
+            std::collections::HashMap::from([("h0007".to_string(), 60)])
+        );
     }
 
     /// A store written before snapshots had versions: one household with fourteen days
