@@ -154,6 +154,9 @@ impl ApiMetrics {
     }
 }
 
+/// Alert changes a slow live stream may fall behind by before it is told to resync.
+const ALERT_FEED_CAPACITY: usize = 1024;
+
 /// The shared state of the API's handlers (cheap to clone).
 #[derive(Clone)]
 pub struct ApiState(Arc<Inner>);
@@ -179,6 +182,8 @@ pub struct Inner {
     stream_slots: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     /// Sessions that just ended (their live streams end at once).
     ended_sessions: broadcast::Sender<auth::EndedSessions>,
+    /// Alert changes, rendered once for every live stream.
+    alert_feed: broadcast::Sender<routes::stream::LiveAlert>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -234,8 +239,10 @@ impl ApiState {
             login_limiter: auth::LoginLimiter::default(),
             stream_slots: Default::default(),
             ended_sessions: broadcast::channel(1024).0,
+            alert_feed: broadcast::channel(ALERT_FEED_CAPACITY).0,
         }));
         today::spawn_watcher(&state);
+        routes::stream::spawn_alert_feed(&state, state.alert_feed.clone());
         state
     }
 
@@ -319,6 +326,11 @@ impl ApiState {
     /// Tells live streams that `household`'s status may have changed.
     pub fn household_changed(&self, household: &str) {
         let _ = self.household_changes.send(household.to_string());
+    }
+
+    /// Alert changes as live streams send them.
+    pub fn alert_feed(&self) -> broadcast::Receiver<routes::stream::LiveAlert> {
+        self.alert_feed.subscribe()
     }
 
     /// Households whose status may have changed.

@@ -42,13 +42,13 @@ pub async fn tiles(
     let pool = state.store().pool();
     let wanted: HashSet<&str> = households.iter().map(|h| h.id.as_str()).collect();
     let one = (households.len() == 1).then(|| households[0].id.0.clone());
+    let ids: Vec<&str> = wanted.iter().copied().collect();
     let views: HashMap<String, HouseholdView> = state
         .detect()
-        .views()
+        .views_of(&ids)
         .await
         .unwrap_or_default()
         .into_iter()
-        .filter(|v| wanted.contains(v.household_id.as_str()))
         .map(|v| (v.household_id.clone(), v))
         .collect();
 

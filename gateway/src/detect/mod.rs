@@ -140,7 +140,8 @@ enum Command {
         kind: String,
         room: Option<String>,
     },
-    Views(oneshot::Sender<Vec<HouseholdView>>),
+    /// The views of these households (None: of every household).
+    Views(Option<Vec<String>>, oneshot::Sender<Vec<HouseholdView>>),
 }
 
 /// Handle to the running detector.
@@ -226,9 +227,20 @@ impl DetectHandle {
 
     /// The detector's view of every household.
     pub async fn views(&self) -> anyhow::Result<Vec<HouseholdView>> {
+        self.ask_views(None).await
+    }
+
+    /// The detector's view of `households` (those it knows): for one screen, without
+    /// building the view of every household in the detection loop.
+    pub async fn views_of(&self, households: &[&str]) -> anyhow::Result<Vec<HouseholdView>> {
+        self.ask_views(Some(households.iter().map(|h| h.to_string()).collect()))
+            .await
+    }
+
+    async fn ask_views(&self, only: Option<Vec<String>>) -> anyhow::Result<Vec<HouseholdView>> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Command::Views(tx))
+            .send(Command::Views(only, tx))
             .await
             .context("detector stopped")?;
         rx.await.context("detector stopped")
@@ -561,20 +573,25 @@ fn command(engine: &mut Engine, c: Command, now: i64) {
             answers_check_in(&kind),
             RoomClass::from_name(room.as_deref()),
         ),
-        Command::Views(reply) => {
-            let views = engine
-                .households()
-                .map(|h| HouseholdView {
-                    household_id: h.id.to_string(),
-                    last_activity_ms: (h.last_activity_ms > 0).then_some(h.last_activity_ms),
-                    out_since_ms: (h.out_since_ms > 0).then_some(h.out_since_ms),
-                    mode: h.mode,
-                    mode_until_ms: (h.mode_until_ms > 0).then_some(h.mode_until_ms),
-                    devices_offline: h.offline_devices(),
-                    devices: h.devices.len(),
-                    learned_days: h.profile.days(),
-                })
-                .collect();
+        Command::Views(only, reply) => {
+            let view = |h: &household::Household| HouseholdView {
+                household_id: h.id.to_string(),
+                last_activity_ms: (h.last_activity_ms > 0).then_some(h.last_activity_ms),
+                out_since_ms: (h.out_since_ms > 0).then_some(h.out_since_ms),
+                mode: h.mode,
+                mode_until_ms: (h.mode_until_ms > 0).then_some(h.mode_until_ms),
+                devices_offline: h.offline_devices(),
+                devices: h.devices.len(),
+                learned_days: h.profile.days(),
+            };
+            let views = match only {
+                Some(ids) => ids
+                    .iter()
+                    .filter_map(|id| engine.household(id))
+                    .map(view)
+                    .collect(),
+                None => engine.households().map(view).collect(),
+            };
             let _ = reply.send(views);
         }
     }

@@ -251,6 +251,15 @@ mod tests {
     }
 
     #[test]
+    fn the_learned_routine_fits_in_half_a_kilobyte() {
+        // A megacity keeps one per household in memory.
+        let size = std::mem::size_of::<Profile>();
+        assert!(size <= 512, "Profile is {size} B");
+        let encoded = postcard::to_allocvec(&Profile::default()).unwrap().len();
+        assert!(encoded <= 512, "encoded Profile is {encoded} B");
+    }
+
+    #[test]
     fn before_learning_the_defaults_apply() {
         let pr = Profile::default();
         assert_eq!(

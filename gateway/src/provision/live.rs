@@ -592,7 +592,7 @@ impl Provisioning {
 
     /// Whether detection thinks the household is out, away or in hospital.
     async fn nobody_home(&self, live: &Live, household: &str) -> bool {
-        match live.detect.views().await {
+        match live.detect.views_of(&[household]).await {
             Ok(views) => views.iter().any(|v| {
                 v.household_id == household
                     && (v.out_since_ms.is_some()

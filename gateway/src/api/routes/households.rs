@@ -109,7 +109,7 @@ pub async fn detail(
     let street = h.street_id.clone();
     let view = s
         .detect()
-        .views()
+        .views_of(&[id.as_str()])
         .await
         .unwrap_or_default()
         .into_iter()

@@ -9,6 +9,10 @@
 //! | `installation` | [`InstallationEvent`] | technicians and administrators: an installation test in their scope started, checked a device off, or ended |
 //! | `resync` | `{}` | the stream fell behind: re-read the lists |
 //!
+//! An alert change is rendered once for every stream ([`spawn_alert_feed`]): a stream
+//! only filters what its user may see, so a hundred open screens cost one database read
+//! per change, not a hundred.
+//!
 //! Household data pushed on a stream is in the audit trail (`alert.live`,
 //! `household.live`, `household.installation_live`) once per stream and household, not
 //! per event. A user has at most [`MAX_STREAMS_PER_USER`] streams open (429 past it).
@@ -18,6 +22,7 @@
 
 use std::collections::HashSet;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -34,6 +39,7 @@ use super::super::today;
 use super::super::views::HouseholdEvent;
 use super::alerts::view;
 use super::installations::InstallationEvent;
+use crate::api::views::AlertView;
 use crate::provision::TestEvent;
 use crate::workflow::HouseholdId;
 
@@ -42,6 +48,50 @@ const RECHECK: Duration = Duration::from_secs(15);
 
 /// Most live streams one user may have open at once.
 pub const MAX_STREAMS_PER_USER: usize = 4;
+
+/// One alert change as every live stream receives it.
+#[derive(Clone)]
+pub enum LiveAlert {
+    /// The alert as changed, and its view (rendered once).
+    Changed(Arc<(crate::workflow::Alert, AlertView)>),
+    /// The feed itself fell behind the workflow: every stream re-reads its lists.
+    Missed,
+}
+
+/// Renders every alert change once for all live streams (while any is open).
+pub fn spawn_alert_feed(state: &ApiState, feed: broadcast::Sender<LiveAlert>) {
+    let s = state.clone();
+    let mut changes = state.workflow().alert_changes();
+    let cancel = state.services().cancel.clone();
+    state.services().tasks.spawn(async move {
+        loop {
+            let change = tokio::select! {
+                _ = cancel.cancelled() => break,
+                c = changes.recv() => c,
+            };
+            match change {
+                Ok(alert) => {
+                    if feed.receiver_count() == 0 {
+                        continue;
+                    }
+                    match view(&s, &alert).await {
+                        Ok(v) => {
+                            let _ = feed.send(LiveAlert::Changed(Arc::new((alert, v))));
+                        }
+                        Err(e) => {
+                            tracing::warn!(alert_id = %alert.id, error = ?e.message, "alert change not rendered for the live streams");
+                            let _ = feed.send(LiveAlert::Missed);
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = feed.send(LiveAlert::Missed);
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
 
 /// Counts the stream (and its user's slot) while it lives.
 struct Live(ApiState, String);
@@ -85,7 +135,7 @@ pub async fn stream(
     let live = Live(s.clone(), p.user.id.as_str().to_string());
     let ended = s.ended_sessions();
     let (tx, rx) = mpsc::channel::<Event>(64);
-    let alerts = s.workflow().alert_changes();
+    let alerts = s.alert_feed();
     let households = s.household_changes();
     // Installation tests: for the people who run them.
     let tests = if TECH.contains(&p.user.role) {
@@ -117,7 +167,7 @@ async fn run(
     p: Principal,
     mut vis: authz::Visibility,
     tx: mpsc::Sender<Event>,
-    mut alerts: broadcast::Receiver<crate::workflow::Alert>,
+    mut alerts: broadcast::Receiver<LiveAlert>,
     mut households: broadcast::Receiver<String>,
     mut tests: Option<broadcast::Receiver<TestEvent>>,
     mut ended: broadcast::Receiver<EndedSessions>,
@@ -157,21 +207,21 @@ async fn run(
             _ = cancel.cancelled() => break,
             _ = tx.closed() => break,
             a = alerts.recv() => match a {
-                Ok(alert) => {
+                Ok(LiveAlert::Changed(change)) => {
+                    let (alert, v) = &*change;
                     if authz::sees_alert(&p.user, &vis, alert.audience, alert.household_id.as_deref()) {
-                        let Ok(v) = view(&s, &alert).await else { continue };
                         if let Some(h) = &alert.household_id
                             && !audit_once("alert.live", h.as_str()).await
                         {
                             continue;
                         }
-                        if !send(event("alert", &v)).await {
+                        if !send(event("alert", v)).await {
                             break;
                         }
                     }
                     touched = alert.household_id.clone();
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
+                Ok(LiveAlert::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     if !send(event("resync", &serde_json::json!({}))).await { break }
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
