@@ -48,7 +48,8 @@ done
 step "tests (unit, golden, integration, end-to-end): SQLite, and PostgreSQL 15 beside it"
 # Most integration tests wait on real servers and timers rather than on the CPU, so the
 # second pass (every gateway test again, its stores on PostgreSQL) runs beside the first
-# instead of after it. `common::loopback_config` and the library's store tests put each
+# instead of after it, one test at a time so that the two passes together load the two
+# cores about as much as one pass with its default two test threads. `common::loopback_config` and the library's store tests put each
 # store in a fresh database of this server when ANXIN_TEST_POSTGRES is set; tests of the
 # SQLite file itself (the disk-full fault) keep SQLite.
 cargo test --workspace --all-features --no-run -q
@@ -74,7 +75,7 @@ for line in sys.stdin:
 (
   failed=0
   for t in "${GATEWAY_TESTS[@]}"; do
-    (cd gateway && "$t" -q) || { echo "FAILED on PostgreSQL: $t"; failed=1; }
+    (cd gateway && "$t" -q --test-threads=1) || { echo "FAILED on PostgreSQL: $t"; failed=1; }
   done
   exit "$failed"
 ) >"$PG_LOG" 2>&1 &

@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use anxin_firmware::sim::SimClock;
 use anxin_firmware::wire::{CommandKind, EventBody, HelpAction};
-use anxin_gateway::app::{Gateway, StartOptions};
-use anxin_gateway::broker::AuthMode;
 use anxin_gateway::signal::{AlertKind, Severity, Signal, SignalAction};
 use common::{RawDevice, loopback_config};
 use sqlx::Row;
@@ -33,16 +31,7 @@ async fn an_elder_who_answers_the_check_in_gets_no_alert_and_one_who_does_not_do
     config.detect.recovery_grace_s = 1;
     config.detect.check_in_s = 60;
     let clock = SimClock::new(MORNING, 10.0);
-    let gw = Gateway::start(
-        config,
-        Arc::new(clock),
-        StartOptions {
-            broker_auth: Some(AuthMode::Open),
-        },
-    )
-    .await
-    .unwrap();
-    assert!(gw.wait_connected(common::WAIT).await);
+    let gw = common::start_on(config, Arc::new(clock)).await;
     for hh in ["ck-yes", "ck-no"] {
         let pir = format!("{hh}-pir");
         let help = format!("{hh}-help");

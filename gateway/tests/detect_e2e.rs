@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anxin_firmware::sim::{self, SimClock, SimConfig};
-use anxin_gateway::app::{Gateway, StartOptions};
-use anxin_gateway::broker::AuthMode;
 use anxin_gateway::signal::{AlertKind, Severity, SignalAction};
 use common::loopback_config;
 use tokio_util::sync::CancellationToken;
@@ -27,16 +25,7 @@ async fn a_simulated_home_that_stops_moving_raises_an_inactivity_alert() {
     config.detect.default_night_inactivity_min = 90;
     config.detect.inactivity_bounds_min = [30, 600];
     let clock = SimClock::new(MORNING, 360.0);
-    let gw = Gateway::start(
-        config,
-        Arc::new(clock),
-        StartOptions {
-            broker_auth: Some(AuthMode::Open),
-        },
-    )
-    .await
-    .unwrap();
-    assert!(gw.wait_connected(common::WAIT).await);
+    let gw = common::start_on(config, Arc::new(clock)).await;
     let population = sim::population(1, 7);
     anxin_gateway::demo::register_population(&gw.store, &population, MORNING as i64)
         .await

@@ -893,6 +893,15 @@ impl Household {
         }
     }
 
+    /// "No sign of life for … (usual at this hour: up to …)" at `t`.
+    fn silence_reason(&self, t: i64, w: &World) -> String {
+        let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
+        format!(
+            "no sign of life for {} (usual at this hour: up to {limit})",
+            fmt_duration(t - self.silence_start())
+        )
+    }
+
     /// Whether an unusual silence is first asked about: check-ins are on and the home
     /// has a help button that is not offline.
     fn can_check_in(&self, w: &World) -> bool {
@@ -1125,15 +1134,8 @@ impl Household {
                     t,
                     s,
                 );
-                let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
-                self.emit(
-                    out,
-                    sig,
-                    format!(
-                        "no sign of life for {} (usual at this hour: up to {limit}); asking on the help button",
-                        ago(s)
-                    ),
-                );
+                let why = self.silence_reason(t, w);
+                self.emit(out, sig, format!("{why}; asking on the help button"));
             }
             Rule::InactivityWarn => {
                 self.warned_episode_ms = s;
@@ -1145,15 +1147,8 @@ impl Household {
                     t,
                     s,
                 );
-                let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
-                self.emit(
-                    out,
-                    sig,
-                    format!(
-                        "no sign of life for {} (usual at this hour: up to {limit}){asked}",
-                        ago(s)
-                    ),
-                );
+                let why = self.silence_reason(t, w);
+                self.emit(out, sig, format!("{why}{asked}"));
             }
             Rule::Inactivity => {
                 self.alerted_episode_ms = s;
@@ -1165,15 +1160,8 @@ impl Household {
                     t,
                     s,
                 );
-                let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
-                self.emit(
-                    out,
-                    sig,
-                    format!(
-                        "no sign of life for {} (usual at this hour: up to {limit}){asked}",
-                        ago(s)
-                    ),
-                );
+                let why = self.silence_reason(t, w);
+                self.emit(out, sig, format!("{why}{asked}"));
             }
             Rule::MissedWakeup => {
                 self.alerted_episode_ms = s;

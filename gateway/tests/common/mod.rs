@@ -102,13 +102,17 @@ pub async fn start_embedded(dir: &std::path::Path) -> Gateway {
 
 /// Starts a gateway with `config`.
 pub async fn start(config: Config) -> Gateway {
+    start_on(config, Arc::new(SystemClock)).await
+}
+
+/// Starts a gateway with `config` on `clock` (an accelerated one for tests that need
+/// hours of virtual time), its broker in open mode.
+pub async fn start_on(config: Config, clock: anxin_gateway::clock::SharedClock) -> Gateway {
     let opts = StartOptions {
         broker_auth: Some(AuthMode::Open),
     };
     let external = config.mqtt.mode == MqttMode::External;
-    let gw = Gateway::start(config, Arc::new(SystemClock), opts)
-        .await
-        .unwrap();
+    let gw = Gateway::start(config, clock, opts).await.unwrap();
     assert!(
         gw.wait_connected(WAIT).await,
         "gateway session did not connect (external: {external})"
