@@ -469,46 +469,6 @@ async fn a_live_stream_audits_a_household_once_not_per_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sign_of_life_changes_the_households_tile_on_the_live_stream() {
-    tokio::time::timeout(TEST, async {
-        let api = Api::start().await;
-        let cw = api.login("cw1").await;
-        let (mut resp, mut buf) = open_stream(&cw).await;
-        // Detection tells the screens which households it changed (no polling of every
-        // household): a motion in h1 is its first sign of life today.
-        let motion = common::RawDevice::connect("h1-motion", api.gw.mqtt_addr).await;
-        motion
-            .event(
-                1,
-                1,
-                1,
-                common::now_ms(),
-                anxin_firmware::wire::EventBody::Motion,
-            )
-            .await;
-        let mut seen = Vec::new();
-        let (_, tile) = api_common::next_event_seen(
-            &mut resp,
-            &mut buf,
-            &mut seen,
-            |n, v| n == "household" && v["tile"]["id"] == "h1",
-            common::WAIT,
-        )
-        .await
-        .unwrap_or_else(|| panic!("h1's tile on the stream after its motion; seen {seen:?}"));
-        assert!(
-            !tile["tile"]["reasons"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|x| x == "no_sign_of_life_today")),
-            "the tile has today's sign of life: {tile}"
-        );
-        api.stop().await;
-    })
-    .await
-    .expect("test took too long");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_control_and_bidi_characters_are_refused_alike_on_both_backends() {
     tokio::time::timeout(TEST, async {
         let api = Api::start().await;

@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::Row;
-use tokio::sync::broadcast;
 
 use super::ApiState;
 use super::authz::Visibility;
@@ -24,7 +23,7 @@ use crate::workflow::{
 };
 
 /// How often the watcher looks at detection's views.
-const WATCH_EVERY: Duration = Duration::from_secs(60);
+const WATCH_EVERY: Duration = Duration::from_secs(2);
 
 /// Tiles of `households`, worst first, as seen by `me` (for "my part").
 pub async fn tiles(
@@ -300,53 +299,35 @@ fn signature(v: &HouseholdView, day_start: i64) -> (HouseholdMode, bool, bool) {
 }
 
 /// Starts the task that tells live streams about tile changes that no alert change
-/// carries: detection sends the view of every household it changed while a stream is
-/// open; a full look every [`WATCH_EVERY`] catches what changes with the clock alone (a
-/// new day) and what a lagging receiver missed.
+/// carries. It looks only while somebody listens.
 pub fn spawn_watcher(state: &ApiState) {
     let s = state.clone();
     let cancel = state.services().cancel.clone();
     state.services().tasks.spawn(async move {
         let mut last: HashMap<String, (HouseholdMode, bool, bool)> = HashMap::new();
-        let mut changes = s.detect().changes();
-        let mut full = tokio::time::interval(WATCH_EVERY);
-        full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let day_start = |s: &ApiState| {
-            let lt = s.workflow().local_time();
-            lt.day_start(lt.date(s.workflow().now_ms()))
-        };
         loop {
-            // (views, whether they are every household: a full look)
-            let (views, full_look) = tokio::select! {
+            tokio::select! {
                 _ = cancel.cancelled() => break,
-                c = changes.recv() => match c {
-                    Ok(v) => (vec![v], false),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        (s.detect().views().await.unwrap_or_default(), true)
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
-                _ = full.tick() => {
-                    if s.household_changes.receiver_count() == 0 {
-                        last.clear();
-                        continue;
-                    }
-                    (s.detect().views().await.unwrap_or_default(), true)
-                }
-            };
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+            }
             if s.household_changes.receiver_count() == 0 {
                 last.clear();
                 continue;
             }
-            let start = day_start(&s);
+            let Ok(views) = s.detect().views().await else {
+                continue;
+            };
+            let lt = s.workflow().local_time();
+            let day_start = lt.day_start(lt.date(s.workflow().now_ms()));
+            let first = last.is_empty();
             for v in views {
-                let sig = signature(&v, start);
-                match last.insert(v.household_id.clone(), sig) {
-                    Some(old) if old == sig => {}
-                    // Seen for the first time by a full look: that is the baseline.
-                    None if full_look => {}
-                    // Changed, or changed by detection before any look: tell.
-                    _ => s.household_changed(&v.household_id),
+                let sig = signature(&v, day_start);
+                let changed = last.get(&v.household_id) != Some(&sig);
+                if changed {
+                    last.insert(v.household_id.clone(), sig);
+                    if !first {
+                        s.household_changed(&v.household_id);
+                    }
                 }
             }
         }

@@ -59,9 +59,6 @@ pub struct Engine {
     out: Vec<Signal>,
     dirty: Vec<bool>,
     dirty_list: Vec<u32>,
-    /// Households changed since the last [`Engine::take_touched`] (for live screens).
-    touched: Vec<bool>,
-    touched_list: Vec<u32>,
 }
 
 impl Engine {
@@ -86,8 +83,6 @@ impl Engine {
             out: Vec::new(),
             dirty: Vec::with_capacity(households),
             dirty_list: Vec::new(),
-            touched: Vec::with_capacity(households),
-            touched_list: Vec::new(),
         }
     }
 
@@ -132,7 +127,6 @@ impl Engine {
         let id = CompactString::from(id);
         self.households.push(Household::new(id.clone()));
         self.dirty.push(false);
-        self.touched.push(false);
         self.by_id.insert(id, i);
         i
     }
@@ -229,12 +223,6 @@ impl Engine {
         {
             *d = true;
             self.dirty_list.push(i);
-        }
-        if let Some(t) = self.touched.get_mut(i as usize)
-            && !*t
-        {
-            *t = true;
-            self.touched_list.push(i);
         }
         self.reschedule(i);
     }
@@ -410,19 +398,6 @@ impl Engine {
     /// Signals produced since the last call.
     pub fn take_signals(&mut self) -> Vec<Signal> {
         std::mem::take(&mut self.out)
-    }
-
-    /// Households changed since the last call.
-    pub fn take_touched(&mut self) -> Vec<&Household> {
-        let list = std::mem::take(&mut self.touched_list);
-        for i in &list {
-            if let Some(t) = self.touched.get_mut(*i as usize) {
-                *t = false;
-            }
-        }
-        list.iter()
-            .filter_map(|i| self.households.get(*i as usize))
-            .collect()
     }
 
     /// Marks every household changed (a snapshot write failed: the next one rewrites

@@ -150,7 +150,6 @@ pub struct DetectHandle {
     tx: mpsc::Sender<Command>,
     services: Services,
     tap: broadcast::Sender<Signal>,
-    changes: broadcast::Sender<HouseholdView>,
 }
 
 impl DetectHandle {
@@ -224,12 +223,6 @@ impl DetectHandle {
     /// slow observer misses signals, the workflow never does).
     pub fn tap(&self) -> broadcast::Receiver<Signal> {
         self.tap.subscribe()
-    }
-
-    /// The view of every household the detector changed from now on (live screens; a
-    /// slow receiver misses views and should re-read with [`DetectHandle::views`]).
-    pub fn changes(&self) -> broadcast::Receiver<HouseholdView> {
-        self.changes.subscribe()
     }
 
     /// The detector's view of every household.
@@ -388,12 +381,10 @@ pub async fn start(
 
     let (tx, mut rx) = mpsc::channel(1024);
     let (tap, _) = broadcast::channel(1024);
-    let (changes, _) = broadcast::channel(4096);
     let handle = DetectHandle {
         tx,
         services: services.clone(),
         tap: tap.clone(),
-        changes: changes.clone(),
     };
     let s = services.clone();
     let snapshot_every =
@@ -500,13 +491,6 @@ pub async fn start(
             if alarms_applied > 0 {
                 alarm_progress.applied(alarms_applied);
             }
-            // Live screens learn which households changed (only while one watches).
-            let touched = engine.take_touched();
-            if changes.receiver_count() > 0 {
-                for h in touched {
-                    let _ = changes.send(household_view(h));
-                }
-            }
         }
         // The last snapshot: after the one in flight, written before the task ends.
         if let Some(w) = writing.take()
@@ -590,7 +574,16 @@ fn command(engine: &mut Engine, c: Command, now: i64) {
             RoomClass::from_name(room.as_deref()),
         ),
         Command::Views(only, reply) => {
-            let view = household_view;
+            let view = |h: &household::Household| HouseholdView {
+                household_id: h.id.to_string(),
+                last_activity_ms: (h.last_activity_ms > 0).then_some(h.last_activity_ms),
+                out_since_ms: (h.out_since_ms > 0).then_some(h.out_since_ms),
+                mode: h.mode,
+                mode_until_ms: (h.mode_until_ms > 0).then_some(h.mode_until_ms),
+                devices_offline: h.offline_devices(),
+                devices: h.devices.len(),
+                learned_days: h.profile.days(),
+            };
             let views = match only {
                 Some(ids) => ids
                     .iter()
@@ -601,20 +594,6 @@ fn command(engine: &mut Engine, c: Command, now: i64) {
             };
             let _ = reply.send(views);
         }
-    }
-}
-
-/// What screens show of `h`.
-fn household_view(h: &household::Household) -> HouseholdView {
-    HouseholdView {
-        household_id: h.id.to_string(),
-        last_activity_ms: (h.last_activity_ms > 0).then_some(h.last_activity_ms),
-        out_since_ms: (h.out_since_ms > 0).then_some(h.out_since_ms),
-        mode: h.mode,
-        mode_until_ms: (h.mode_until_ms > 0).then_some(h.mode_until_ms),
-        devices_offline: h.offline_devices(),
-        devices: h.devices.len(),
-        learned_days: h.profile.days(),
     }
 }
 
