@@ -39,9 +39,11 @@ pub enum PersistError {
     Encoding(#[from] postcard::Error),
 }
 
-/// Households per snapshot transaction: small enough that ingest's group commit never
-/// waits long for the store's write lock behind a snapshot.
-pub const SNAPSHOT_CHUNK: usize = 256;
+/// Households per snapshot transaction: small enough that ingest's group commit does not
+/// wait long for the store's write lock behind a snapshot, large enough that a snapshot of
+/// 100,000 households is a few dozen commits (each one an fsync), not hundreds: with 256,
+/// the fsyncs kept the writer busier than one big transaction did (docs/benchmarks.md).
+pub const SNAPSHOT_CHUNK: usize = 4096;
 
 /// Encodes household snapshots (before any transaction: encoding is pure CPU).
 pub fn encode_all(households: &[&Household]) -> Result<Vec<(String, Vec<u8>)>, PersistError> {
