@@ -498,9 +498,8 @@ pub async fn start(
         {
             engine.mark_all_dirty();
         }
-        if let Some(w) = start_snapshot(&mut engine, &s, last_journal, &m, &mut writing)
-            .then(|| writing.take())
-            .flatten()
+        if start_snapshot(&mut engine, &s, last_journal, &m, &mut writing)
+            && let Some(w) = writing.take()
         {
             let _ = w.await;
         }
