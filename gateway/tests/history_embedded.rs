@@ -155,7 +155,7 @@ async fn commit(store: &Store, device: &str, seq: i64, at: i64, body: EventBody)
         }],
         ..CommitBatch::default()
     };
-    store.commit(&batch).await.unwrap();
+    store.commit(std::sync::Arc::new(batch)).await.unwrap();
     journal_id
 }
 

@@ -378,13 +378,14 @@ impl Committer {
             }
         }
 
+        let out = Arc::new(out);
         let started = Instant::now();
         let mut retry = Duration::from_millis(100);
         let inserted = loop {
             if out.is_empty() {
                 break HashSet::new();
             }
-            match self.store.commit(&out).await {
+            match self.store.commit(Arc::clone(&out)).await {
                 Ok(ins) => break ins,
                 Err(e) => {
                     error!(error = %e, batch = batch.len(), retry_ms = retry.as_millis() as u64, "commit failed; retrying, nothing acknowledged");

@@ -3,6 +3,7 @@
 //! latest device health, in one transaction per batch (group commit).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::Row;
 
@@ -126,8 +127,11 @@ pub(crate) fn pieces<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 impl Store {
     /// Writes `batch` in one transaction. Returns the journal ids of the events that
     /// were new; the others were already stored (a duplicate the memory missed).
-    pub async fn commit(&self, batch: &CommitBatch) -> Result<HashSet<i64>, StoreError> {
-        let r = self.commit_once(batch).await;
+    pub async fn commit(&self, batch: Arc<CommitBatch>) -> Result<HashSet<i64>, StoreError> {
+        let r = match &self.writer {
+            Some(w) => w.commit(batch).await,
+            None => self.commit_once(&batch).await,
+        };
         self.set_writable(r.is_ok());
         r
     }
@@ -270,8 +274,16 @@ impl Store {
         if rows.is_empty() {
             return Ok(0);
         }
-        match self.write_health(&rows).await {
-            Ok(()) => Ok(rows.len()),
+        let n = rows.len();
+        let (rows, r) = match &self.writer {
+            Some(w) => w.write_health(rows).await,
+            None => {
+                let r = self.write_health(&rows).await;
+                (rows, r)
+            }
+        };
+        match r {
+            Ok(()) => Ok(n),
             Err(e) => {
                 self.health.put_back(rows);
                 Err(e)
@@ -382,6 +394,49 @@ mod tests {
         assert_eq!(sizes, vec![256, 256, 64, 16, 8]);
         assert_eq!(pieces(&rows).flatten().count(), 600);
         assert_eq!(pieces::<u32>(&[]).count(), 0);
+    }
+
+    fn event(journal_id: i64, seq: i64) -> EventRow {
+        EventRow {
+            journal_id,
+            device_id: "h1-door".into(),
+            boot: 1,
+            seq,
+            household_id: Some("h1".into()),
+            kind: "door",
+            event_ms: 1_000 * seq,
+            received_ms: 1_000 * seq,
+            body: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commit_reports_the_new_events_and_a_duplicate_keeps_its_first_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
+        let seq = |contig| SeqRow {
+            device_id: "h1-door".into(),
+            boot: 1,
+            contig,
+            clock_offset_ms: Some(-5),
+        };
+        let first = CommitBatch {
+            events: vec![event(1, 1), event(2, 2)],
+            seqs: vec![seq(2)],
+        };
+        let new = store.commit(Arc::new(first)).await.unwrap();
+        assert_eq!(new, HashSet::from([1, 2]));
+        // Seq 2 again under another journal id, and seq 3.
+        let second = CommitBatch {
+            events: vec![event(3, 2), event(4, 3)],
+            seqs: vec![seq(3)],
+        };
+        let new = store.commit(Arc::new(second)).await.unwrap();
+        assert_eq!(new, HashSet::from([4]), "the duplicate is not new");
+        assert_eq!(store.event_count().await.unwrap(), 3);
+        assert_eq!(store.seq_state().await.unwrap(), vec![seq(3)]);
+        assert_eq!(store.next_journal_id().await.unwrap(), 5);
+        store.close().await;
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 mod devices;
 mod health;
 mod journal;
+mod sqlite_writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,6 +38,12 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite hot-path writer failed or has stopped.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The SQLite hot-path writer thread is not running.
+    #[error("{0}")]
+    Writer(String),
     /// A stored value does not fit its type.
     #[error("corrupt value in column {0}")]
     Corrupt(&'static str),
@@ -54,6 +61,8 @@ pub struct Store {
     writable: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     /// Device health folded by ingest and not yet flushed (see `health.rs`).
     health: std::sync::Arc<health::HealthBehind>,
+    /// SQLite only: the thread that writes the journal and device health.
+    writer: Option<std::sync::Arc<sqlite_writer::SqliteWriter>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -62,7 +71,9 @@ impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        let mut file = None;
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            file = sqlite_writer::file_of(path);
             if let Some(parent) =
                 std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
                 && !parent.as_os_str().is_empty()
@@ -117,11 +128,18 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        let writer = match file {
+            Some(path) => Some(std::sync::Arc::new(sqlite_writer::SqliteWriter::start(
+                &path,
+            )?)),
+            None => None,
+        };
         Ok(Store {
             pool,
             backend,
             writable: std::sync::Arc::new(tokio::sync::watch::Sender::new(true)),
             health: Default::default(),
+            writer,
         })
     }
 

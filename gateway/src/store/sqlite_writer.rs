@@ -1,0 +1,232 @@
+//! The SQLite hot-path writer: one connection on a thread of its own writes the journal's
+//! group commits and the device-health flushes, with prepared single-row statements in
+//! one `BEGIN IMMEDIATE` transaction per batch.
+//!
+//! sqlx's SQLite driver runs each statement on a worker thread and hands every bound
+//! value and result across threads (measured at ≈ 40 % of the gateway's CPU under load,
+//! `docs/benchmarks.md`); here a batch crosses threads twice, there and back, and the
+//! statements are prepared once per connection. Everything else (reads, the workflow's
+//! writes, migrations) stays on the sqlx pool; SQLite serialises the writers of both
+//! through its file lock, waiting under the same busy timeout.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::oneshot;
+
+use super::{CommitBatch, HealthRow, StoreError};
+
+/// Work for the writer thread.
+enum Job {
+    /// A group commit: the journal ids of the events that were new.
+    Commit(
+        Arc<CommitBatch>,
+        oneshot::Sender<rusqlite::Result<HashSet<i64>>>,
+    ),
+    /// A device-health flush; the rows come back with the outcome, so that a failed
+    /// flush can keep them.
+    Health(
+        Vec<HealthRow>,
+        oneshot::Sender<(Vec<HealthRow>, rusqlite::Result<()>)>,
+    ),
+}
+
+/// Handle to the writer thread; the thread ends when the last handle is dropped.
+#[derive(Debug)]
+pub(crate) struct SqliteWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// How long a write waits for another writer's lock (the sqlx pool's busy timeout too).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl SqliteWriter {
+    /// Opens a connection to the (already migrated) database file at `path` and starts
+    /// the thread.
+    pub(crate) fn start(path: &Path) -> Result<SqliteWriter, StoreError> {
+        let conn = open(path)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("anxin-sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteWriter { jobs })
+    }
+
+    /// Writes `batch` in one transaction; returns the journal ids of the new events.
+    pub(crate) async fn commit(&self, batch: Arc<CommitBatch>) -> Result<HashSet<i64>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Job::Commit(batch, tx)).map_err(|_| gone())?;
+        Ok(rx.await.map_err(|_| gone())??)
+    }
+
+    /// Upserts `rows` into `device_health` in one transaction; on failure the rows come
+    /// back in the error's companion.
+    pub(crate) async fn write_health(
+        &self,
+        rows: Vec<HealthRow>,
+    ) -> (Vec<HealthRow>, Result<(), StoreError>) {
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::SendError(Job::Health(rows, _))) = self.jobs.send(Job::Health(rows, tx)) {
+            return (rows, Err(gone()));
+        }
+        match rx.await {
+            Ok((rows, r)) => (rows, r.map_err(StoreError::from)),
+            // The thread died with the rows: nothing to give back.
+            Err(_) => (Vec::new(), Err(gone())),
+        }
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Writer("the SQLite writer thread has stopped".into())
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The same settings as the pool's connections (`Store::open`): WAL beside the
+    // readers, a durable fsync per commit, 32 MiB of page cache.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -32768;",
+    )?;
+    // Three statements of the hot path, and room for a few more.
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Commit(batch, reply) => {
+                let r = commit(&mut conn, &batch);
+                settle(&conn, r.is_err());
+                let _ = reply.send(r);
+            }
+            Job::Health(rows, reply) => {
+                let r = write_health(&mut conn, &rows);
+                settle(&conn, r.is_err());
+                let _ = reply.send((rows, r));
+            }
+        }
+    }
+}
+
+/// After a failed write the connection must be out of its transaction: SQLite rolls
+/// back by itself on "database or disk is full", and a dropped rusqlite transaction
+/// rolls back otherwise; if neither happened, roll back here so that the next batch can
+/// begin.
+fn settle(conn: &Connection, failed: bool) {
+    if failed && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+fn commit(conn: &mut Connection, batch: &CommitBatch) -> rusqlite::Result<HashSet<i64>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut inserted = HashSet::with_capacity(batch.events.len());
+    {
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO events (journal_id, device_id, boot, seq, household_id, kind, event_ms, \
+             received_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (device_id, boot, seq) DO NOTHING",
+        )?;
+        for e in &batch.events {
+            let added = ins.execute(params![
+                e.journal_id,
+                e.device_id,
+                e.boot,
+                e.seq,
+                e.household_id,
+                e.kind,
+                e.event_ms,
+                e.received_ms,
+                e.body,
+            ])?;
+            if added == 1 {
+                inserted.insert(e.journal_id);
+            }
+        }
+        let mut seq = tx.prepare_cached(
+            "INSERT INTO device_seq (device_id, boot, contig, clock_offset_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (device_id, boot) DO UPDATE SET contig = excluded.contig, \
+             clock_offset_ms = excluded.clock_offset_ms",
+        )?;
+        for s in &batch.seqs {
+            seq.execute(params![s.device_id, s.boot, s.contig, s.clock_offset_ms])?;
+        }
+    }
+    tx.commit()?;
+    Ok(inserted)
+}
+
+fn write_health(conn: &mut Connection, rows: &[HealthRow]) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut up = tx.prepare_cached(
+            "INSERT INTO device_health (device_id, last_seen_ms, boot, last_seq, battery_pct, \
+             battery_mv, rssi_dbm, fw, uptime_s, outbox, dropped, interval_s, temp_dc, online, \
+             status_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, \
+             boot = excluded.boot, last_seq = excluded.last_seq, battery_pct = excluded.battery_pct, \
+             battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, fw = excluded.fw, \
+             uptime_s = excluded.uptime_s, outbox = excluded.outbox, dropped = excluded.dropped, \
+             interval_s = excluded.interval_s, temp_dc = excluded.temp_dc, online = excluded.online, \
+             status_ms = excluded.status_ms",
+        )?;
+        for h in rows {
+            up.execute(params![
+                h.device_id,
+                h.last_seen_ms,
+                h.boot,
+                h.last_seq,
+                h.battery_pct,
+                h.battery_mv,
+                h.rssi_dbm,
+                h.fw,
+                h.uptime_s,
+                h.outbox,
+                h.dropped,
+                h.interval_s,
+                h.temp_dc,
+                h.online,
+                h.status_ms,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// The database file named by a `sqlite://PATH?OPTIONS` URL, or None for an in-memory
+/// database (whose other connections would not see this one's writes).
+pub(crate) fn file_of(url_rest: &str) -> Option<PathBuf> {
+    let path = url_rest.split('?').next().unwrap_or(url_rest);
+    if path.is_empty() || path == ":memory:" || url_rest.contains("mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_is_read_off_the_url() {
+        assert_eq!(
+            file_of("/var/lib/anxin/anxin.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/anxin/anxin.db"))
+        );
+        assert_eq!(
+            file_of("data/anxin.db"),
+            Some(PathBuf::from("data/anxin.db"))
+        );
+        assert_eq!(file_of(":memory:"), None);
+        assert_eq!(file_of("x.db?mode=memory&cache=shared"), None);
+    }
+}
