@@ -136,7 +136,10 @@ async fn fill_journal(store: &Store, n: usize) {
             id += 1;
             done += 1;
         }
-        store.commit(std::sync::Arc::new(batch)).await.expect("commit");
+        store
+            .commit(std::sync::Arc::new(batch))
+            .await
+            .expect("commit");
         pb.set_position(done as u64);
     }
     pb.finish();

@@ -35,25 +35,7 @@ pub const ACTIVITY: &str = "activity";
 pub const RAW_MEASUREMENTS: [&str; 7] = [DOOR, MOTION, HELP, GAS, FALL, TAMPER, DEVICE];
 
 /// One raw point: a numeric value of one field of one series at one time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Point {
-    /// Measurement (`door`, `motion`, …, `device`).
-    pub measurement: &'static str,
-    /// Field name.
-    pub field: &'static str,
-    /// Value (every field is numeric).
-    pub value: f64,
-    /// Time (ms, UTC).
-    pub at_ms: i64,
-    /// Tag `household` (absent for a device bound to no household).
-    pub household_id: Option<Arc<str>>,
-    /// Tag `device`.
-    pub device_id: Arc<str>,
-    /// Tag `room`, when known.
-    pub room: Option<Arc<str>>,
-    /// Tag `kind`: the device's kind (`door`, `motion`, `help`, `gas`, `pendant`, …).
-    pub kind: Arc<str>,
-}
+pub use crate::store::HistoryPoint as Point;
 
 /// Who a point is about: the tags shared by every point of a device.
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anxin_firmware::wire::EventBody;
-use sqlx::Row;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
@@ -22,7 +21,7 @@ use super::{
 };
 use crate::clock::SharedClock;
 use crate::ingest::Registry;
-use crate::store::{Backend, Store, StoreError, pieces, placeholders};
+use crate::store::{DeviceStateRow, HistoryWrite, Store};
 
 /// How often the writer looks at the journal and closed hours without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -80,38 +79,28 @@ impl Writer {
         shared: Arc<Shared>,
         pending: Arc<Mutex<Pending>>,
     ) -> Result<Writer, HistoryError> {
-        let pool = store.pool();
-        let journal = cursor::get(pool, cursor::JOURNAL).await?.unwrap_or(0);
-        let next_id = cursor::get(pool, cursor::NEXT_ID).await?.unwrap_or(1);
-        let rows = sqlx::query(
-            "SELECT device_id, online, online_ms, battery_pct, battery_mv, rssi_dbm, temp_dc, health_ms \
-             FROM history_device_state",
-        )
-        .fetch_all(pool)
-        .await?;
-        let mut devices = HashMap::with_capacity(rows.len());
-        for r in rows {
-            let id: String = r.try_get("device_id")?;
-            let online: Option<i32> = r.try_get("online")?;
-            devices.insert(
-                Arc::from(id),
-                DeviceState {
-                    online: online.map(|o| o != 0),
-                    online_ms: r.try_get("online_ms")?,
+        let journal = store.history_cursor(cursor::JOURNAL).await?.unwrap_or(0);
+        let next_id = store.history_cursor(cursor::NEXT_ID).await?.unwrap_or(1);
+        let devices: HashMap<Arc<str>, DeviceState> = store
+            .history_device_states()
+            .await?
+            .into_iter()
+            .map(|r| {
+                let state = DeviceState {
+                    online: r.online.map(|o| o != 0),
+                    online_ms: r.online_ms,
                     health: Health {
-                        battery_pct: r.try_get("battery_pct")?,
-                        battery_mv: r.try_get("battery_mv")?,
-                        rssi_dbm: r.try_get("rssi_dbm")?,
-                        temp_dc: r.try_get("temp_dc")?,
+                        battery_pct: r.battery_pct,
+                        battery_mv: r.battery_mv,
+                        rssi_dbm: r.rssi_dbm,
+                        temp_dc: r.temp_dc,
                     },
-                    health_ms: r.try_get("health_ms")?,
-                },
-            );
-        }
-        let (head_at_start,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(journal_id), 0) FROM events")
-                .fetch_one(pool)
-                .await?;
+                    health_ms: r.health_ms,
+                };
+                (r.device_id, state)
+            })
+            .collect();
+        let head_at_start = store.next_journal_id().await? - 1;
         shared.journal.send_replace(journal);
         shared.high_water.send_replace(next_id - 1);
         let mut w = Writer {
@@ -150,16 +139,11 @@ impl Writer {
     }
 
     async fn reconcile_availability(&mut self) -> Result<(), HistoryError> {
-        let rows = sqlx::query(
-            "SELECT device_id, online, status_ms FROM device_health WHERE status_ms IS NOT NULL",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = self.store.device_health().await?;
         let mut pending = Pending::default();
         for r in rows {
-            let id: String = r.try_get("device_id")?;
-            let online: i32 = r.try_get("online")?;
-            let at: i64 = r.try_get("status_ms")?;
+            let Some(at) = r.status_ms else { continue };
+            let (id, online) = (r.device_id, r.online);
             let known = self.devices.get(id.as_str()).and_then(|d| d.online_ms);
             if known.is_none_or(|k| k < at) {
                 let household = self.registry.get(&id).and_then(|r| r.household_id);
@@ -251,47 +235,7 @@ impl Writer {
 
     /// The next `limit` journal events above the cursor, read back from the store.
     async fn read_journal(&mut self, limit: usize) -> Result<JournalBatch, HistoryError> {
-        type Row = (i64, String, Option<String>, i64, String);
-        let rows: Vec<Row> = match self.store.backend() {
-            // One row holding them all as JSON: sqlx hands SQLite rows over one by one
-            // between threads, which costs more than the rows themselves.
-            Backend::Sqlite => {
-                let (json,): (String,) = sqlx::query_as(
-                    "SELECT json_group_array(json_array(journal_id, device_id, household_id, event_ms, body)) \
-                     FROM (SELECT journal_id, device_id, household_id, event_ms, body FROM events \
-                     WHERE journal_id > $1 ORDER BY journal_id LIMIT $2)",
-                )
-                .bind(self.journal)
-                .bind(limit as i64)
-                .fetch_one(self.store.pool())
-                .await?;
-                let mut rows: Vec<Row> = serde_json::from_str(&json)
-                    .map_err(|_| HistoryError::Store(StoreError::Corrupt("events")))?;
-                rows.sort_by_key(|r| r.0);
-                rows
-            }
-            Backend::Postgres => {
-                let rows = sqlx::query(
-                    "SELECT journal_id, device_id, household_id, event_ms, body FROM events \
-                     WHERE journal_id > $1 ORDER BY journal_id LIMIT $2",
-                )
-                .bind(self.journal)
-                .bind(limit as i64)
-                .fetch_all(self.store.pool())
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((
-                            r.try_get("journal_id")?,
-                            r.try_get("device_id")?,
-                            r.try_get("household_id")?,
-                            r.try_get("event_ms")?,
-                            r.try_get("body")?,
-                        ))
-                    })
-                    .collect::<Result<_, sqlx::Error>>()?
-            }
-        };
+        let rows = self.store.journal_after(self.journal, limit).await?;
         let mut batch = JournalBatch {
             rows: rows.len(),
             last: rows.last().map_or(self.journal, |r| r.0),
@@ -385,79 +329,34 @@ impl Writer {
 
         let first_id = self.next_id;
         let next_id = first_id + points.len() as i64;
-        let mut tx = self.store.begin().await?;
-        let mut offset = 0i64;
-        for chunk in pieces(&points) {
-            let sql = format!(
-                "INSERT INTO history_points (point_id, at_ms, household_id, device_id, room, kind, \
-                 measurement, field, value) VALUES {}",
-                placeholders(self.store.backend(), chunk.len(), 9)
-            );
-            // Only placeholders are generated; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for p in chunk {
-                q = q
-                    .bind(first_id + offset)
-                    .bind(p.at_ms)
-                    .bind(p.household_id.as_deref())
-                    .bind(&*p.device_id)
-                    .bind(p.room.as_deref())
-                    .bind(&*p.kind)
-                    .bind(p.measurement)
-                    .bind(p.field)
-                    .bind(p.value);
-                offset += 1;
-            }
-            q.execute(&mut *tx).await?;
-        }
-        let dirty_rows: Vec<&(Arc<str>, i64)> = dirty.iter().collect();
-        for chunk in pieces(&dirty_rows) {
-            let sql = format!(
-                "INSERT INTO history_dirty_hours (household_id, hour_ms) VALUES {} \
-                 ON CONFLICT (household_id, hour_ms) DO NOTHING",
-                placeholders(self.store.backend(), chunk.len(), 2)
-            );
-            // Only placeholders are generated; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (h, hour) in chunk {
-                q = q.bind(&**h).bind(*hour);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        let states: Vec<(&Arc<str>, &DeviceState)> = changed.iter().collect();
-        for chunk in pieces(&states) {
-            let sql = format!(
-                "INSERT INTO history_device_state (device_id, online, online_ms, battery_pct, battery_mv, \
-                 rssi_dbm, temp_dc, health_ms) VALUES {} ON CONFLICT (device_id) DO UPDATE SET \
-                 online = excluded.online, online_ms = excluded.online_ms, battery_pct = excluded.battery_pct, \
-                 battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, temp_dc = excluded.temp_dc, \
-                 health_ms = excluded.health_ms",
-                placeholders(self.store.backend(), chunk.len(), 8)
-            );
-            // Only placeholders are generated; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (d, s) in chunk {
-                q = q
-                    .bind(&***d)
-                    .bind(s.online.map(i32::from))
-                    .bind(s.online_ms)
-                    .bind(s.health.battery_pct)
-                    .bind(s.health.battery_mv)
-                    .bind(s.health.rssi_dbm)
-                    .bind(s.health.temp_dc)
-                    .bind(s.health_ms);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        cursor::set(&mut *tx, cursor::JOURNAL, last_journal).await?;
-        cursor::set(&mut *tx, cursor::NEXT_ID, next_id).await?;
-        tx.commit().await?;
+        let n_points = points.len();
+        let write = HistoryWrite {
+            first_id,
+            points,
+            dirty_hours: dirty.iter().cloned().collect(),
+            states: changed
+                .iter()
+                .map(|(d, s)| DeviceStateRow {
+                    device_id: d.clone(),
+                    online: s.online.map(i32::from),
+                    online_ms: s.online_ms,
+                    battery_pct: s.health.battery_pct,
+                    battery_mv: s.health.battery_mv,
+                    rssi_dbm: s.health.rssi_dbm,
+                    temp_dc: s.health.temp_dc,
+                    health_ms: s.health_ms,
+                })
+                .collect(),
+            journal: last_journal,
+            next_id,
+        };
+        self.store.write_history(Arc::new(write)).await?;
 
         self.journal = last_journal;
         self.next_id = next_id;
         self.devices.extend(changed);
         self.marked.extend(dirty);
-        self.metrics.written("embedded", points.len());
+        self.metrics.written("embedded", n_points);
         self.shared.journal.send_replace(last_journal);
         Ok(())
     }

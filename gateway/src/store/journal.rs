@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use sqlx::Row;
 
-use super::{Store, StoreError, placeholders};
+use super::{Backend, Store, StoreError, placeholders};
+
+/// A journal event as history reads it back: (journal id, device, household, event time
+/// in ms, body as JSON).
+pub type JournalRow = (i64, String, Option<String>, i64, String);
 
 /// One accepted event.
 #[derive(Debug, Clone)]
@@ -209,6 +213,55 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get::<i64, _>("m")? + 1)
+    }
+
+    /// The next `limit` events above journal position `after`, in journal order, as
+    /// (journal id, device, household, event time, body).
+    pub async fn journal_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<JournalRow>, StoreError> {
+        match self.backend {
+            // One row holding them all as JSON: sqlx hands SQLite rows over one by one
+            // between threads, which costs more than the rows themselves.
+            Backend::Sqlite => {
+                let (json,): (String,) = sqlx::query_as(
+                    "SELECT json_group_array(json_array(journal_id, device_id, household_id, event_ms, body)) \
+                     FROM (SELECT journal_id, device_id, household_id, event_ms, body FROM events \
+                     WHERE journal_id > $1 ORDER BY journal_id LIMIT $2)",
+                )
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_one(&self.pool)
+                .await?;
+                let mut rows: Vec<JournalRow> =
+                    serde_json::from_str(&json).map_err(|_| StoreError::Corrupt("events"))?;
+                rows.sort_by_key(|r| r.0);
+                Ok(rows)
+            }
+            Backend::Postgres => {
+                let rows = sqlx::query(
+                    "SELECT journal_id, device_id, household_id, event_ms, body FROM events \
+                     WHERE journal_id > $1 ORDER BY journal_id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("journal_id")?,
+                            r.try_get("device_id")?,
+                            r.try_get("household_id")?,
+                            r.try_get("event_ms")?,
+                            r.try_get("body")?,
+                        ))
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Every device's sequence state.

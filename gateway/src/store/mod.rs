@@ -4,6 +4,7 @@
 
 mod devices;
 mod health;
+mod history;
 mod journal;
 mod sqlite_writer;
 
@@ -14,8 +15,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use devices::{DeviceInfo, NewDevice, NewHousehold};
+pub use history::{
+    CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, DeviceStateRow, HistoryPoint, HistoryWrite,
+};
+pub(crate) use history::{get_cursor, set_cursor};
 pub(crate) use journal::pieces;
-pub use journal::{CommitBatch, EventRow, HealthRow, SeqRow, StatusRow};
+pub use journal::{CommitBatch, EventRow, HealthRow, JournalRow, SeqRow, StatusRow};
 
 /// Which engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

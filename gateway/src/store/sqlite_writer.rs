@@ -18,7 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::{CommitBatch, HealthRow, StoreError};
+use super::{CommitBatch, HealthRow, HistoryWrite, StoreError};
 
 /// Work for the writer thread.
 enum Job {
@@ -33,6 +33,8 @@ enum Job {
         Vec<HealthRow>,
         oneshot::Sender<(Vec<HealthRow>, rusqlite::Result<()>)>,
     ),
+    /// A step of the history writer.
+    History(Arc<HistoryWrite>, oneshot::Sender<rusqlite::Result<()>>),
 }
 
 /// Handle to the writer thread; the thread ends when the last handle is dropped.
@@ -82,6 +84,15 @@ impl SqliteWriter {
     }
 }
 
+impl SqliteWriter {
+    /// Stores a step of the history writer in one transaction.
+    pub(crate) async fn write_history(&self, w: Arc<HistoryWrite>) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Job::History(w, tx)).map_err(|_| gone())?;
+        Ok(rx.await.map_err(|_| gone())??)
+    }
+}
+
 fn gone() -> StoreError {
     StoreError::Writer("the SQLite writer thread has stopped".into())
 }
@@ -95,7 +106,7 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -32768;",
     )?;
-    // Three statements of the hot path, and room for a few more.
+    // Eight statements of the hot path, and room for a few more.
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
 }
@@ -112,6 +123,11 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                 let r = write_health(&mut conn, &rows);
                 settle(&conn, r.is_err());
                 let _ = reply.send((rows, r));
+            }
+            Job::History(w, reply) => {
+                let r = write_history(&mut conn, &w);
+                settle(&conn, r.is_err());
+                let _ = reply.send(r);
             }
         }
     }
@@ -198,6 +214,63 @@ fn write_health(conn: &mut Connection, rows: &[HealthRow]) -> rusqlite::Result<(
                 h.status_ms,
             ])?;
         }
+    }
+    tx.commit()
+}
+
+fn write_history(conn: &mut Connection, w: &HistoryWrite) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut point = tx.prepare_cached(
+            "INSERT INTO history_points (point_id, at_ms, household_id, device_id, room, kind, \
+             measurement, field, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?;
+        for (id, p) in (w.first_id..).zip(&w.points) {
+            point.execute(params![
+                id,
+                p.at_ms,
+                p.household_id.as_deref(),
+                &*p.device_id,
+                p.room.as_deref(),
+                &*p.kind,
+                p.measurement,
+                p.field,
+                p.value,
+            ])?;
+        }
+        let mut dirty = tx.prepare_cached(
+            "INSERT INTO history_dirty_hours (household_id, hour_ms) VALUES (?, ?) \
+             ON CONFLICT (household_id, hour_ms) DO NOTHING",
+        )?;
+        for (h, hour) in &w.dirty_hours {
+            dirty.execute(params![&**h, hour])?;
+        }
+        let mut state = tx.prepare_cached(
+            "INSERT INTO history_device_state (device_id, online, online_ms, battery_pct, \
+             battery_mv, rssi_dbm, temp_dc, health_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, \
+             online_ms = excluded.online_ms, battery_pct = excluded.battery_pct, \
+             battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, \
+             temp_dc = excluded.temp_dc, health_ms = excluded.health_ms",
+        )?;
+        for s in &w.states {
+            state.execute(params![
+                &*s.device_id,
+                s.online,
+                s.online_ms,
+                s.battery_pct,
+                s.battery_mv,
+                s.rssi_dbm,
+                s.temp_dc,
+                s.health_ms,
+            ])?;
+        }
+        let mut cursor = tx.prepare_cached(
+            "INSERT INTO history_cursor (name, value) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )?;
+        cursor.execute(params![super::CURSOR_JOURNAL, w.journal])?;
+        cursor.execute(params![super::CURSOR_NEXT_ID, w.next_id])?;
     }
     tx.commit()
 }
