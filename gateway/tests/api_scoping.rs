@@ -258,3 +258,60 @@ async fn the_live_stream_brings_an_alert_to_its_caseworker_and_not_to_another() 
     assert!(api.audit_count("h1", "user:cw1", "alert.live").await >= 1);
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_tile_is_rendered_once_for_every_open_stream() {
+    let api = Api::start().await;
+    let cw1 = api.login("cw1").await;
+    let rendered = || {
+        common::metric(
+            &api.gw.services.metrics.encode(),
+            "anxin_api_live_tiles_rendered_total",
+            "",
+        )
+    };
+    // Every stream a user may have open.
+    let mut streams = Vec::new();
+    for _ in 0..anxin_gateway::api::routes::stream::MAX_STREAMS_PER_USER {
+        let mut s = cw1.builder("GET", "/stream", None).send().await.unwrap();
+        let mut buf = String::new();
+        assert!(
+            next_event(&mut s, &mut buf, |n, _| n == "hello", common::WAIT)
+                .await
+                .is_some()
+        );
+        streams.push((s, buf));
+    }
+    let before = rendered();
+    let r = cw1
+        .post(
+            "/contacts",
+            json!({"household_id": "h1", "method": "visit", "outcome": "well"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for (s, buf) in &mut streams {
+        let (_, h) = next_event(
+            s,
+            buf,
+            |n, v| n == "household" && v["tile"]["id"] == "h1",
+            common::WAIT,
+        )
+        .await
+        .expect("every stream gets h1's tile");
+        assert_eq!(h["tile"]["contacted_today"], true);
+        assert_eq!(
+            h["tile"]["my_role"], "caseworker",
+            "each stream marks its user's part"
+        );
+    }
+    let renders = rendered() - before;
+    // One render for all streams (a stream re-reading the tile itself would make it at
+    // least one per stream); the detection watcher may add one for another household.
+    assert!(
+        (1.0..=2.0).contains(&renders),
+        "{renders} renders for {} streams",
+        streams.len()
+    );
+    api.stop().await;
+}

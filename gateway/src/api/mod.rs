@@ -80,6 +80,7 @@ pub struct ApiMetrics {
     refused: Family<ReasonLabels, Counter>,
     input_rejected: Family<ReasonLabels, Counter>,
     stream_clients: Gauge,
+    tiles_rendered: Counter,
 }
 
 impl ApiMetrics {
@@ -91,6 +92,7 @@ impl ApiMetrics {
             refused: Family::default(),
             input_rejected: Family::default(),
             stream_clients: Gauge::default(),
+            tiles_rendered: Counter::default(),
         };
         m.register(
             "anxin_api_requests",
@@ -122,6 +124,11 @@ impl ApiMetrics {
             "Open live streams (server-sent events)",
             a.stream_clients.clone(),
         );
+        m.register(
+            "anxin_api_live_tiles_rendered",
+            "Household tiles rendered for the live streams (once per change, whatever the number of streams)",
+            a.tiles_rendered.clone(),
+        );
         a
     }
 
@@ -151,6 +158,11 @@ impl ApiMetrics {
     /// A live stream opened (+1) or closed (-1).
     pub fn stream(&self, delta: i64) {
         self.stream_clients.inc_by(delta);
+    }
+
+    /// A household tile was rendered for the live streams.
+    pub fn tile_rendered(&self) {
+        self.tiles_rendered.inc();
     }
 }
 
@@ -184,6 +196,8 @@ pub struct Inner {
     ended_sessions: broadcast::Sender<auth::EndedSessions>,
     /// Alert changes, rendered once for every live stream.
     alert_feed: broadcast::Sender<routes::stream::LiveAlert>,
+    /// Household tiles that may have changed, rendered once for every live stream.
+    tile_feed: broadcast::Sender<routes::stream::LiveTile>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -240,9 +254,11 @@ impl ApiState {
             stream_slots: Default::default(),
             ended_sessions: broadcast::channel(1024).0,
             alert_feed: broadcast::channel(ALERT_FEED_CAPACITY).0,
+            tile_feed: broadcast::channel(ALERT_FEED_CAPACITY).0,
         }));
         today::spawn_watcher(&state);
         routes::stream::spawn_alert_feed(&state, state.alert_feed.clone());
+        routes::stream::spawn_tile_feed(&state, state.tile_feed.clone());
         state
     }
 
@@ -333,9 +349,19 @@ impl ApiState {
         self.alert_feed.subscribe()
     }
 
-    /// Households whose status may have changed.
+    /// Households whose status may have changed (the tile feed renders them).
     pub fn household_changes(&self) -> broadcast::Receiver<String> {
         self.household_changes.subscribe()
+    }
+
+    /// Household tiles as live streams send them.
+    pub fn tile_feed(&self) -> broadcast::Receiver<routes::stream::LiveTile> {
+        self.tile_feed.subscribe()
+    }
+
+    /// Whether any live stream listens to the tile feed.
+    pub fn tiles_watched(&self) -> bool {
+        self.tile_feed.receiver_count() > 0
     }
 
     /// Records that `actor` read data of `households` (`what`: `household.view`,

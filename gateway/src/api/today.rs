@@ -226,13 +226,11 @@ pub async fn tiles(
                 TileStatus::Well
             };
             let my_role = me.and_then(|u| {
-                if h.caseworker_id.as_ref() == Some(u) {
-                    Some("caseworker".to_string())
-                } else if h.backup_id.as_ref() == Some(u) {
-                    Some("backup".to_string())
-                } else {
-                    None
-                }
+                role_of(
+                    h.caseworker_id.as_ref().map(|c| c.as_str()),
+                    h.backup_id.as_ref().map(|b| b.as_str()),
+                    u.as_str(),
+                )
             });
             let risk = h.risk_score();
             let tile = HouseholdTile {
@@ -289,6 +287,18 @@ pub async fn households_of(
         .collect())
 }
 
+/// The part of user `me` in a household: `caseworker` (包保 responsible), `backup`
+/// (备岗), or none.
+pub(crate) fn role_of(caseworker: Option<&str>, backup: Option<&str>, me: &str) -> Option<String> {
+    if caseworker == Some(me) {
+        Some("caseworker".to_string())
+    } else if backup == Some(me) {
+        Some("backup".to_string())
+    } else {
+        None
+    }
+}
+
 /// What of a household's detector view changes its tile.
 fn signature(v: &HouseholdView, day_start: i64) -> (HouseholdMode, bool, bool) {
     (
@@ -310,7 +320,7 @@ pub fn spawn_watcher(state: &ApiState) {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(WATCH_EVERY) => {}
             }
-            if s.household_changes.receiver_count() == 0 {
+            if !s.tiles_watched() {
                 last.clear();
                 continue;
             }

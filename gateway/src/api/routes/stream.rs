@@ -9,9 +9,11 @@
 //! | `installation` | [`InstallationEvent`] | technicians and administrators: an installation test in their scope started, checked a device off, or ended |
 //! | `resync` | `{}` | the stream fell behind: re-read the lists |
 //!
-//! An alert change is rendered once for every stream ([`spawn_alert_feed`]): a stream
-//! only filters what its user may see, so a hundred open screens cost one database read
-//! per change, not a hundred.
+//! An alert change is rendered once for every stream ([`spawn_alert_feed`]), and so is
+//! the tile of a household whose status may have changed ([`spawn_tile_feed`]): a stream
+//! only filters what its user may see and marks the tile with the user's part in it, so
+//! a hundred open screens cost one database read per change, not a hundred. A stream
+//! that falls behind a feed gets `resync`; it never holds the feed or the others back.
 //!
 //! Household data pushed on a stream is in the audit trail (`alert.live`,
 //! `household.live`, `household.installation_live`) once per stream and household, not
@@ -20,7 +22,7 @@
 //! ended (a password change); it re-checks the session every 15 s too, and the
 //! household scope then.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +38,7 @@ use super::super::authz::{self, CARE, TECH};
 use super::super::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use super::super::openapi::Denied;
 use super::super::today;
-use super::super::views::HouseholdEvent;
+use super::super::views::{HouseholdEvent, HouseholdTile};
 use super::alerts::view;
 use super::installations::InstallationEvent;
 use crate::api::views::AlertView;
@@ -58,6 +60,82 @@ pub enum LiveAlert {
     Missed,
 }
 
+/// One household's tile as every live stream receives it.
+#[derive(Clone)]
+pub enum LiveTile {
+    /// The tile now, with `my_role` unset: each stream sets its own user's part.
+    Changed(Arc<HouseholdTile>),
+    /// The feed fell behind the changes: every stream re-reads its lists.
+    Missed,
+}
+
+/// Most household changes taken into one round of the tile feed (a burst of changes of
+/// one household renders its tile once).
+const TILE_ROUND: usize = 512;
+
+/// Renders the tile of every household whose status may have changed once for all live
+/// streams (while any is open). Changes come from the workflow and the API
+/// ([`ApiState::household_changed`]), from the watcher of detection's views, and from the
+/// alert feed.
+pub fn spawn_tile_feed(state: &ApiState, feed: broadcast::Sender<LiveTile>) {
+    let s = state.clone();
+    let mut changes = state.household_changes();
+    let cancel = state.services().cancel.clone();
+    state.services().tasks.spawn(async move {
+        loop {
+            let first = tokio::select! {
+                _ = cancel.cancelled() => break,
+                c = changes.recv() => c,
+            };
+            let mut touched: BTreeSet<String> = BTreeSet::new();
+            let mut missed = false;
+            match first {
+                Ok(h) => {
+                    touched.insert(h);
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => missed = true,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+            for _ in 0..TILE_ROUND {
+                match changes.try_recv() {
+                    Ok(h) => {
+                        touched.insert(h);
+                    }
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => missed = true,
+                    Err(_) => break,
+                }
+            }
+            if feed.receiver_count() == 0 {
+                continue;
+            }
+            if missed {
+                let _ = feed.send(LiveTile::Missed);
+            }
+            for h in touched {
+                match tile_of(&s, &h).await {
+                    Ok(Some(tile)) => {
+                        s.metrics().tile_rendered();
+                        let _ = feed.send(LiveTile::Changed(Arc::new(tile)));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(household_id = %h, error = ?e.message, "household tile not rendered for the live streams");
+                        let _ = feed.send(LiveTile::Missed);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// The tile of household `h`, as nobody in particular sees it (None: no such household).
+async fn tile_of(s: &ApiState, h: &str) -> Result<Option<HouseholdTile>, ApiError> {
+    let Ok(hh) = s.workflow().household(&HouseholdId::new(h)).await else {
+        return Ok(None);
+    };
+    Ok(today::tiles(s, vec![hh], None).await?.pop())
+}
+
 /// Renders every alert change once for all live streams (while any is open).
 pub fn spawn_alert_feed(state: &ApiState, feed: broadcast::Sender<LiveAlert>) {
     let s = state.clone();
@@ -76,7 +154,12 @@ pub fn spawn_alert_feed(state: &ApiState, feed: broadcast::Sender<LiveAlert>) {
                     }
                     match view(&s, &alert).await {
                         Ok(v) => {
+                            let household = alert.household_id.clone();
                             let _ = feed.send(LiveAlert::Changed(Arc::new((alert, v))));
+                            // The household's tile changes with its alerts.
+                            if let Some(h) = household {
+                                s.household_changed(h.as_str());
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(alert_id = %alert.id, error = ?e.message, "alert change not rendered for the live streams");
@@ -136,7 +219,7 @@ pub async fn stream(
     let ended = s.ended_sessions();
     let (tx, rx) = mpsc::channel::<Event>(64);
     let alerts = s.alert_feed();
-    let households = s.household_changes();
+    let tiles = s.tile_feed();
     // Installation tests: for the people who run them.
     let tests = if TECH.contains(&p.user.role) {
         s.provision().watch_tests()
@@ -146,9 +229,9 @@ pub async fn stream(
     s.metrics().stream(1);
     tracing::info!(user_id = %p.user.id, "live stream opened");
     let cancel = s.services().cancel.clone();
-    s.services().tasks.spawn(run(
-        live, p, vis, tx, alerts, households, tests, ended, cancel,
-    ));
+    s.services()
+        .tasks
+        .spawn(run(live, p, vis, tx, alerts, tiles, tests, ended, cancel));
     let events =
         futures::stream::unfold(
             rx,
@@ -168,7 +251,7 @@ async fn run(
     mut vis: authz::Visibility,
     tx: mpsc::Sender<Event>,
     mut alerts: broadcast::Receiver<LiveAlert>,
-    mut households: broadcast::Receiver<String>,
+    mut tile_feed: broadcast::Receiver<LiveTile>,
     mut tests: Option<broadcast::Receiver<TestEvent>>,
     mut ended: broadcast::Receiver<EndedSessions>,
     cancel: tokio_util::sync::CancellationToken,
@@ -202,7 +285,6 @@ async fn run(
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.tick().await;
     loop {
-        let mut touched: Option<String> = None;
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tx.closed() => break,
@@ -219,7 +301,6 @@ async fn run(
                             break;
                         }
                     }
-                    touched = alert.household_id.clone();
                 }
                 Ok(LiveAlert::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     if !send(event("resync", &serde_json::json!({}))).await { break }
@@ -243,9 +324,25 @@ async fn run(
                 }
                 Err(broadcast::error::RecvError::Closed) => tests = None,
             },
-            h = households.recv() => match h {
-                Ok(h) => touched = Some(h),
-                Err(broadcast::error::RecvError::Lagged(_)) => {
+            t = tile_feed.recv() => match t {
+                Ok(LiveTile::Changed(tile)) => {
+                    if !tiles || !vis.sees(&tile.id) {
+                        continue;
+                    }
+                    if !audit_once("household.live", tile.id.as_str()).await {
+                        continue;
+                    }
+                    let mut tile = HouseholdTile::clone(&tile);
+                    tile.my_role = today::role_of(
+                        tile.caseworker_id.as_deref(),
+                        tile.backup_id.as_deref(),
+                        p.user.id.as_str(),
+                    );
+                    if !send(event("household", &HouseholdEvent { tile })).await {
+                        break;
+                    }
+                }
+                Ok(LiveTile::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     if !send(event("resync", &serde_json::json!({}))).await { break }
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
@@ -270,24 +367,6 @@ async fn run(
                 if let Ok(v) = authz::visibility(&s, &p.user).await {
                     vis = v;
                 }
-            }
-        }
-        if let Some(h) = touched
-            && tiles
-            && vis.sees(&h)
-        {
-            let Ok(hh) = s.workflow().household(&HouseholdId::new(&h)).await else {
-                continue;
-            };
-            let Ok(mut t) = today::tiles(&s, vec![hh], Some(&p.user.id)).await else {
-                continue;
-            };
-            let Some(tile) = t.pop() else { continue };
-            if !audit_once("household.live", h.as_str()).await {
-                continue;
-            }
-            if !send(event("household", &HouseholdEvent { tile })).await {
-                break;
             }
         }
     }
