@@ -2,13 +2,11 @@
 //! [`snapshot`](super::snapshot)), the journal position they reflect, household modes and
 //! overrides; and the journal replay that brings a restored detector up to date.
 
-use sqlx::Row;
-
 use super::HouseholdMode;
 use super::household::Household;
 use super::params::HouseholdSettings;
 use super::snapshot;
-use crate::store::{Store, StoreError, pieces, placeholders};
+use crate::store::{Store, StoreError};
 
 /// One journal event, for replay.
 #[derive(Debug, Clone)]
@@ -31,19 +29,12 @@ pub enum PersistError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// SQL error.
-    #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
     /// A snapshot could not be encoded or decoded.
     #[error("snapshot encoding: {0}")]
     Encoding(#[from] postcard::Error),
 }
 
-/// Households per snapshot transaction: small enough that ingest's group commit does not
-/// wait long for the store's write lock behind a snapshot, large enough that a snapshot of
-/// 100,000 households is a few dozen commits (each one an fsync), not hundreds: with 256,
-/// the fsyncs kept the writer busier than one big transaction did (docs/benchmarks.md).
-pub const SNAPSHOT_CHUNK: usize = 4096;
+pub use crate::store::SNAPSHOT_CHUNK;
 
 /// Encodes household snapshots (before any transaction: encoding is pure CPU).
 pub fn encode_all(households: &[&Household]) -> Result<Vec<(String, Vec<u8>)>, PersistError> {
@@ -69,43 +60,14 @@ pub async fn save(
 /// households at the new position and the others at their old one; the replay skips,
 /// per household, what its own snapshot already holds.
 ///
-/// Within a chunk the rows go in multi-row statements of a few cached sizes
-/// (`store::pieces`): a statement per household held SQLite's single write lock for most
-/// of a second under load (docs/benchmarks.md).
+/// (`Store::save_snapshots`).
 pub async fn save_rows(
     store: &Store,
     rows: &[(String, Vec<u8>)],
     cursor: i64,
     now: i64,
 ) -> Result<(), PersistError> {
-    for chunk in rows.chunks(SNAPSHOT_CHUNK) {
-        let mut tx = store.begin().await?;
-        for piece in pieces(chunk) {
-            let sql = format!(
-                "INSERT INTO detect_households (household_id, state, updated_ms, journal_id) VALUES {} \
-                 ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, \
-                 updated_ms = excluded.updated_ms, journal_id = excluded.journal_id",
-                placeholders(store.backend(), piece.len(), 4)
-            );
-            // Only placeholders are generated; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, blob) in piece {
-                q = q.bind(id).bind(blob).bind(now).bind(cursor);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        // Let the group commit take the lock between chunks.
-        tokio::task::yield_now().await;
-    }
-    sqlx::query(
-        "INSERT INTO detect_cursor (id, journal_id) VALUES (1, $1) \
-         ON CONFLICT (id) DO UPDATE SET journal_id = excluded.journal_id",
-    )
-    .bind(cursor)
-    .execute(store.pool())
-    .await?;
-    Ok(())
+    Ok(store.save_snapshots(rows, cursor, now).await?)
 }
 
 /// What [`load`] found in the store.
@@ -127,17 +89,12 @@ pub struct Loaded {
 /// (a newer version, damaged bytes) is moved to the quarantine table in the same step, so
 /// that the household's next snapshot does not overwrite what it had learned.
 pub async fn load(store: &Store, now: i64) -> Result<Loaded, PersistError> {
-    let rows = sqlx::query("SELECT household_id, state, journal_id FROM detect_households")
-        .fetch_all(store.pool())
-        .await?;
+    let rows = store.snapshots().await?;
     let mut out = Loaded {
         households: Vec::with_capacity(rows.len()),
         ..Loaded::default()
     };
-    for r in rows {
-        let id: String = r.try_get("household_id")?;
-        let blob: Vec<u8> = r.try_get("state")?;
-        let position: i64 = r.try_get("journal_id")?;
+    for (id, blob, position) in rows {
         match snapshot::decode(&blob) {
             Ok(h) => {
                 out.positions.insert(id, position);
@@ -155,12 +112,7 @@ pub async fn load(store: &Store, now: i64) -> Result<Loaded, PersistError> {
             }
         }
     }
-    out.cursor = sqlx::query("SELECT journal_id FROM detect_cursor WHERE id = 1")
-        .fetch_optional(store.pool())
-        .await?
-        .map(|r| r.try_get::<i64, _>("journal_id"))
-        .transpose()?
-        .unwrap_or(0);
+    out.cursor = store.detect_cursor().await?;
     let cursor = out.cursor;
     out.positions.retain(|_, p| *p > cursor);
     Ok(out)
@@ -174,23 +126,15 @@ async fn quarantine(
     error: &snapshot::SnapshotError,
     now: i64,
 ) -> Result<(), PersistError> {
-    let mut tx = store.begin().await?;
-    sqlx::query(
-        "INSERT INTO detect_snapshot_quarantine (household_id, version, state, error, quarantined_ms) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (household_id, quarantined_ms) DO NOTHING",
-    )
-    .bind(household)
-    .bind(i32::from(snapshot::version_of(blob)))
-    .bind(blob.to_vec())
-    .bind(error.to_string())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM detect_households WHERE household_id = $1")
-        .bind(household)
-        .execute(&mut *tx)
+    store
+        .quarantine_snapshot(
+            household,
+            i32::from(snapshot::version_of(blob)),
+            blob,
+            &error.to_string(),
+            now,
+        )
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -200,25 +144,21 @@ pub async fn journal_after(
     cursor: i64,
     limit: i64,
 ) -> Result<Vec<JournalEvent>, PersistError> {
-    let rows = sqlx::query(
-        "SELECT journal_id, device_id, household_id, event_ms, body FROM events \
-         WHERE journal_id > $1 ORDER BY journal_id LIMIT $2",
-    )
-    .bind(cursor)
-    .bind(limit)
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(JournalEvent {
-                journal_id: r.try_get("journal_id")?,
-                device_id: r.try_get("device_id")?,
-                household_id: r.try_get("household_id")?,
-                event_ms: r.try_get("event_ms")?,
-                body: r.try_get("body")?,
-            })
-        })
-        .collect()
+    let rows = store
+        .journal_after(cursor, usize::try_from(limit).unwrap_or(0))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(journal_id, device_id, household_id, event_ms, body)| JournalEvent {
+                journal_id,
+                device_id,
+                household_id,
+                event_ms,
+                body,
+            },
+        )
+        .collect())
 }
 
 /// Writes a household's mode.
@@ -230,18 +170,9 @@ pub async fn save_mode(
     set_by: Option<&str>,
     now: i64,
 ) -> Result<(), PersistError> {
-    sqlx::query(
-        "INSERT INTO household_modes (household_id, mode, until_ms, set_by, set_ms) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (household_id) DO UPDATE SET mode = excluded.mode, until_ms = excluded.until_ms, \
-         set_by = excluded.set_by, set_ms = excluded.set_ms",
-    )
-    .bind(household)
-    .bind(mode.as_str())
-    .bind(until_ms)
-    .bind(set_by)
-    .bind(now)
-    .execute(store.pool())
-    .await?;
+    store
+        .save_household_mode(household, mode.as_str(), until_ms, set_by, now)
+        .await?;
     Ok(())
 }
 
@@ -249,19 +180,12 @@ pub async fn save_mode(
 pub async fn load_modes(
     store: &Store,
 ) -> Result<Vec<(String, HouseholdMode, Option<i64>)>, PersistError> {
-    let rows = sqlx::query(
-        "SELECT household_id, mode, until_ms FROM household_modes WHERE mode <> 'normal'",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        let mode: String = r.try_get("mode")?;
-        if let Some(m) = HouseholdMode::parse(&mode) {
-            out.push((r.try_get("household_id")?, m, r.try_get("until_ms")?));
-        }
-    }
-    Ok(out)
+    Ok(store
+        .household_modes()
+        .await?
+        .into_iter()
+        .filter_map(|(h, mode, until)| Some((h, HouseholdMode::parse(&mode)?, until)))
+        .collect())
 }
 
 /// Writes a household's overrides.
@@ -272,15 +196,7 @@ pub async fn save_settings(
     now: i64,
 ) -> Result<(), PersistError> {
     let json = serde_json::to_string(s).unwrap_or_else(|_| "{}".into());
-    sqlx::query(
-        "INSERT INTO household_settings (household_id, settings, updated_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (household_id) DO UPDATE SET settings = excluded.settings, updated_ms = excluded.updated_ms",
-    )
-    .bind(household)
-    .bind(json)
-    .bind(now)
-    .execute(store.pool())
-    .await?;
+    store.save_household_settings(household, &json, now).await?;
     Ok(())
 }
 
@@ -288,17 +204,12 @@ pub async fn save_settings(
 pub async fn load_settings(
     store: &Store,
 ) -> Result<Vec<(String, HouseholdSettings)>, PersistError> {
-    let rows = sqlx::query("SELECT household_id, settings FROM household_settings")
-        .fetch_all(store.pool())
-        .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        let json: String = r.try_get("settings")?;
-        if let Ok(s) = serde_json::from_str(&json) {
-            out.push((r.try_get("household_id")?, s));
-        }
-    }
-    Ok(out)
+    Ok(store
+        .household_settings()
+        .await?
+        .into_iter()
+        .filter_map(|(h, json)| Some((h, serde_json::from_str(&json).ok()?)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -341,10 +252,7 @@ mod tests {
         assert_eq!(back[599].last_activity_ms, 599);
 
         // A crash between two chunks of a later save: one household is ahead.
-        sqlx::query("UPDATE detect_households SET journal_id = 60 WHERE household_id = 'h0007'")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        store.set_snapshot_position("h0007", 60).await.unwrap();
         let loaded = load(&store, 3_000).await.unwrap();
         assert_eq!(loaded.cursor, 42);
         assert_eq!(
@@ -366,14 +274,7 @@ mod tests {
             ("h-damaged", vec![0xff, 0xff, 0xff]),
             ("h-newer", newer),
         ] {
-            sqlx::query(
-                "INSERT INTO detect_households (household_id, state, updated_ms) VALUES ($1, $2, 1)",
-            )
-            .bind(id)
-            .bind(blob)
-            .execute(store.pool())
-            .await
-            .unwrap();
+            store.put_snapshot_row(id, &blob, 0, 1).await.unwrap();
         }
     }
 
@@ -391,12 +292,14 @@ mod tests {
         assert_eq!(h1.profile.days(), 13, "its learned days are kept");
         // Written back, it carries the current version.
         save(&store, &[h1], 9, 6_000).await.unwrap();
-        let blob: Vec<u8> =
-            sqlx::query("SELECT state FROM detect_households WHERE household_id = 'h1'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap()
-                .get("state");
+        let blob = store
+            .snapshots()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.0 == "h1")
+            .expect("h1 stored")
+            .1;
         assert_eq!(snapshot::version_of(&blob), snapshot::VERSION);
     }
 
@@ -412,22 +315,20 @@ mod tests {
         let fresh = Household::new(CompactString::from("h-newer"));
         save(&store, &[&fresh], 10, 6_000).await.unwrap();
         // … while the bytes they had are still there, with their version and the reason.
-        let rows = sqlx::query(
-            "SELECT household_id, version, state, error FROM detect_snapshot_quarantine \
-             ORDER BY household_id",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        assert_eq!(rows.len(), 2);
-        let newer = &rows[1];
-        assert_eq!(newer.get::<String, _>("household_id"), "h-newer");
         assert_eq!(
-            newer.get::<i32, _>("version"),
-            i32::from(snapshot::VERSION + 1)
+            store
+                .quarantined_snapshots("h-damaged")
+                .await
+                .unwrap()
+                .len(),
+            1
         );
-        assert_eq!(newer.get::<Vec<u8>, _>("state").len(), 7);
-        assert!(newer.get::<String, _>("error").contains("newer"));
+        let newer = store.quarantined_snapshots("h-newer").await.unwrap();
+        assert_eq!(newer.len(), 1);
+        let (version, state, error) = &newer[0];
+        assert_eq!(*version, i32::from(snapshot::VERSION + 1));
+        assert_eq!(state.len(), 7);
+        assert!(error.contains("newer"));
         // A second start finds nothing new to quarantine and reads the fresh snapshot.
         let again = load(&store, 7_000).await.unwrap();
         assert!(again.quarantined.is_empty(), "{:?}", again.quarantined);

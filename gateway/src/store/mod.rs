@@ -2,6 +2,7 @@
 //! through one portable schema (`gateway/migrations/`) and `$N` placeholders that both
 //! engines accept.
 
+mod detector;
 mod devices;
 mod health;
 mod history;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
 pub use devices::{DeviceInfo, NewDevice, NewHousehold};
 pub use history::{
     CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, DeviceStateRow, HistoryPoint, HistoryWrite,

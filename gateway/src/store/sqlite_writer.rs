@@ -35,6 +35,14 @@ enum Job {
     ),
     /// A step of the history writer.
     History(Arc<HistoryWrite>, oneshot::Sender<rusqlite::Result<()>>),
+    /// One chunk of detector snapshots `(household, state)` with their journal position
+    /// and the time.
+    Snapshots(
+        Arc<Vec<(String, Vec<u8>)>>,
+        i64,
+        i64,
+        oneshot::Sender<rusqlite::Result<()>>,
+    ),
 }
 
 /// Handle to the writer thread; the thread ends when the last handle is dropped.
@@ -93,6 +101,22 @@ impl SqliteWriter {
     }
 }
 
+impl SqliteWriter {
+    /// Stores one chunk of detector snapshots in one transaction.
+    pub(crate) async fn save_snapshots(
+        &self,
+        rows: Arc<Vec<(String, Vec<u8>)>>,
+        cursor: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Snapshots(rows, cursor, now, tx))
+            .map_err(|_| gone())?;
+        Ok(rx.await.map_err(|_| gone())??)
+    }
+}
+
 fn gone() -> StoreError {
     StoreError::Writer("the SQLite writer thread has stopped".into())
 }
@@ -127,6 +151,19 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             Job::History(w, reply) => {
                 let r = write_history(&mut conn, &w);
                 settle(&conn, r.is_err());
+                let _ = reply.send(r);
+            }
+            Job::Snapshots(rows, cursor, now, reply) => {
+                let r = save_snapshots(&mut conn, &rows, cursor, now);
+                settle(&conn, r.is_err());
+                // Every other write must wait for its fsync again: if that cannot be
+                // set, stop, so that nothing is acknowledged on a weaker promise (the
+                // callers see the writer gone and retry without acknowledging).
+                if let Err(e) = conn.execute_batch("PRAGMA synchronous = FULL") {
+                    tracing::error!(error = %e, "SQLite writer cannot restore synchronous = FULL; stopping");
+                    let _ = reply.send(r);
+                    break;
+                }
                 let _ = reply.send(r);
             }
         }
@@ -271,6 +308,31 @@ fn write_history(conn: &mut Connection, w: &HistoryWrite) -> rusqlite::Result<()
         )?;
         cursor.execute(params![super::CURSOR_JOURNAL, w.journal])?;
         cursor.execute(params![super::CURSOR_NEXT_ID, w.next_id])?;
+    }
+    tx.commit()
+}
+
+/// One chunk of snapshots, committed without waiting for its fsync (`synchronous =
+/// NORMAL` for this transaction): the WAL is written in order, so the next journal
+/// commit's fsync makes it durable, and a snapshot lost to a power cut before that is
+/// re-derived from the journal, which it never runs ahead of.
+fn save_snapshots(
+    conn: &mut Connection,
+    rows: &[(String, Vec<u8>)],
+    cursor: i64,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut up = tx.prepare_cached(
+            "INSERT INTO detect_households (household_id, state, updated_ms, journal_id) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, \
+             updated_ms = excluded.updated_ms, journal_id = excluded.journal_id",
+        )?;
+        for (id, state) in rows {
+            up.execute(params![id, state, now, cursor])?;
+        }
     }
     tx.commit()
 }
