@@ -285,7 +285,14 @@ run_ingest() {
   local help=(--help-rate 0)
   [[ " $* " == *" --help-rate "* ]] && help=()
   load "$GW_MQTT" "$label" "$rate" --http "http://127.0.0.1:$GW_HTTP" "${help[@]}" "$@"
+  save_metrics "$label"
   stop_gateway; stop_mosquitto
+}
+# save_metrics LABEL: the gateway's /metrics after a run, beside the results (the store's
+# write-lock times, queue depths, commit sizes), as OUT/metrics/LABEL.txt.
+save_metrics() {
+  mkdir -p "$OUT/metrics"
+  curl -fsS "http://127.0.0.1:$GW_HTTP/metrics" >"$OUT/metrics/${1//[^A-Za-z0-9%#._-]/_}.txt" 2>/dev/null || true
 }
 
 # find_max KIND: doubles the rate until a run is not sustained, then bisects; prints the

@@ -121,6 +121,7 @@ impl Gateway {
             .await
             .context("opening the store")?;
         let metrics = Metrics::new();
+        store.register_metrics(&metrics);
         let registry = Registry::load(&store)
             .await
             .context("loading the device registry")?;

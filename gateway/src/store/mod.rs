@@ -196,6 +196,18 @@ impl Store {
         &self.pool
     }
 
+    /// Registers the store's own metrics (SQLite: how long each job of the writer thread
+    /// held the write lock, `anxin_store_write_held_seconds{job}`).
+    pub fn register_metrics(&self, metrics: &crate::telemetry::Metrics) {
+        if let Some(w) = &self.writer {
+            metrics.register(
+                "anxin_store_write_held_seconds",
+                "How long each job of the SQLite writer thread held the connection and the write lock, by job (commit, health, history, snapshot)",
+                w.held.clone(),
+            );
+        }
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -13,7 +13,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
@@ -49,6 +53,19 @@ enum Job {
 #[derive(Debug)]
 pub(crate) struct SqliteWriter {
     jobs: mpsc::Sender<Job>,
+    /// How long each job held the connection (and so SQLite's write lock), by job.
+    pub(crate) held: Family<JobLabels, Histogram>,
+}
+
+/// Label of [`SqliteWriter::held`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct JobLabels {
+    job: &'static str,
+}
+
+fn held_histogram() -> Histogram {
+    // 50 µs … ≈ 1.6 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
 }
 
 /// How long a write waits for another writer's lock (the sqlx pool's busy timeout too).
@@ -60,11 +77,15 @@ impl SqliteWriter {
     pub(crate) fn start(path: &Path) -> Result<SqliteWriter, StoreError> {
         let conn = open(path)?;
         let (jobs, rx) = mpsc::channel::<Job>();
+        let held = Family::<JobLabels, Histogram>::new_with_constructor(
+            held_histogram as fn() -> Histogram,
+        );
+        let observed = held.clone();
         std::thread::Builder::new()
             .name("anxin-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &observed))
             .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
-        Ok(SqliteWriter { jobs })
+        Ok(SqliteWriter { jobs, held })
     }
 
     /// Writes `batch` in one transaction; returns the journal ids of the new events.
@@ -135,8 +156,19 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, held: &Family<JobLabels, Histogram>) {
     while let Ok(job) = rx.recv() {
+        let started = Instant::now();
+        let name = match &job {
+            Job::Commit(..) => "commit",
+            Job::Health(..) => "health",
+            Job::History(..) => "history",
+            Job::Snapshots(..) => "snapshot",
+        };
+        let _observe = Observe(
+            held.get_or_create(&JobLabels { job: name }).clone(),
+            started,
+        );
         match job {
             Job::Commit(batch, reply) => {
                 let r = commit(&mut conn, &batch);
@@ -167,6 +199,15 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                 let _ = reply.send(r);
             }
         }
+    }
+}
+
+/// Records how long a job held the connection when it ends (the reply is sent before).
+struct Observe(Histogram, Instant);
+
+impl Drop for Observe {
+    fn drop(&mut self) {
+        self.0.observe(self.1.elapsed().as_secs_f64());
     }
 }
 
