@@ -18,7 +18,8 @@
 # Markdown summary is OUT/summary.md. Every load is bounded in count and time; processes
 # started here are stopped by their pid at exit. Knobs (environment): BENCH_HOUSEHOLDS,
 # BENCH_DURATION, BENCH_MAX_EMBEDDED / _MOSQUITTO / _PEER_DEFAULT / _PEER_TUNED (skip the
-# search), BENCH_BROKERS ("embedded mosquitto"), BENCH_CACHE (where Node-RED is installed, default ~/.cache/anxin-bench).
+# search), BENCH_BROKERS ("embedded mosquitto"), BENCH_CACHE (where Node-RED is installed, default ~/.cache/anxin-bench),
+# BENCH_PROFILE=1 (a `perf record` of the gateway during each ingest/latency run, OUT/perf-*.data).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -284,7 +285,14 @@ run_ingest() {
   start_gateway "$mode"
   local help=(--help-rate 0)
   [[ " $* " == *" --help-rate "* ]] && help=()
+  local prof=""
+  if [[ -n "${BENCH_PROFILE:-}" ]] && command -v perf >/dev/null; then
+    perf record -q -F 499 -g -e cpu-clock -p "$GW_PID" -o "$OUT/perf-${label//[^A-Za-z0-9%#._-]/_}.data" \
+      -- sleep "$DURATION" >/dev/null 2>&1 &
+    prof=$!
+  fi
   load "$GW_MQTT" "$label" "$rate" --http "http://127.0.0.1:$GW_HTTP" "${help[@]}" "$@"
+  [[ -n "$prof" ]] && wait "$prof" 2>/dev/null || true
   save_metrics "$label"
   stop_gateway; stop_mosquitto
 }
