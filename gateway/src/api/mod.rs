@@ -198,6 +198,11 @@ pub struct Inner {
     alert_feed: broadcast::Sender<routes::stream::LiveAlert>,
     /// Household tiles that may have changed, rendered once for every live stream.
     tile_feed: broadcast::Sender<routes::stream::LiveTile>,
+    /// What each open live stream that shows tiles may see, by stream number: the tile
+    /// feed renders only households somebody watches.
+    tile_interest: std::sync::Mutex<std::collections::HashMap<u64, authz::Visibility>>,
+    /// The next live stream's number.
+    next_stream: std::sync::atomic::AtomicU64,
 }
 
 impl std::ops::Deref for ApiState {
@@ -255,6 +260,8 @@ impl ApiState {
             ended_sessions: broadcast::channel(1024).0,
             alert_feed: broadcast::channel(ALERT_FEED_CAPACITY).0,
             tile_feed: broadcast::channel(ALERT_FEED_CAPACITY).0,
+            tile_interest: Default::default(),
+            next_stream: Default::default(),
         }));
         today::spawn_watcher(&state);
         routes::stream::spawn_alert_feed(&state, state.alert_feed.clone());
@@ -359,9 +366,43 @@ impl ApiState {
         self.tile_feed.subscribe()
     }
 
-    /// Whether any live stream listens to the tile feed.
+    /// Whether any live stream shows tiles.
     pub fn tiles_watched(&self) -> bool {
-        self.tile_feed.receiver_count() > 0
+        !self.interest().is_empty()
+    }
+
+    /// Whether an open live stream shows `household`'s tile.
+    pub fn tile_watched(&self, household: &str) -> bool {
+        self.interest().values().any(|v| v.sees(household))
+    }
+
+    /// Records what a live stream that shows tiles may see; returns its number for
+    /// [`ApiState::rewatch_tiles`] and [`ApiState::unwatch_tiles`].
+    pub fn watch_tiles(&self, vis: authz::Visibility) -> u64 {
+        let id = self
+            .next_stream
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.interest().insert(id, vis);
+        id
+    }
+
+    /// Updates what live stream `id` may see.
+    pub fn rewatch_tiles(&self, id: u64, vis: authz::Visibility) {
+        if let Some(v) = self.interest().get_mut(&id) {
+            *v = vis;
+        }
+    }
+
+    /// Live stream `id` closed.
+    pub fn unwatch_tiles(&self, id: u64) {
+        self.interest().remove(&id);
+    }
+
+    fn interest(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, authz::Visibility>> {
+        // Plain data: a panic elsewhere cannot leave it half-changed.
+        self.tile_interest.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records that `actor` read data of `households` (`what`: `household.view`,

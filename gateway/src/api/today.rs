@@ -335,7 +335,7 @@ pub fn spawn_watcher(state: &ApiState) {
                 let changed = last.get(&v.household_id) != Some(&sig);
                 if changed {
                     last.insert(v.household_id.clone(), sig);
-                    if !first {
+                    if !first && s.tile_watched(&v.household_id) {
                         s.household_changed(&v.household_id);
                     }
                 }

@@ -112,6 +112,9 @@ pub fn spawn_tile_feed(state: &ApiState, feed: broadcast::Sender<LiveTile>) {
                 let _ = feed.send(LiveTile::Missed);
             }
             for h in touched {
+                if !s.tile_watched(&h) {
+                    continue;
+                }
                 match tile_of(&s, &h).await {
                     Ok(Some(tile)) => {
                         s.metrics().tile_rendered();
@@ -176,13 +179,17 @@ pub fn spawn_alert_feed(state: &ApiState, feed: broadcast::Sender<LiveAlert>) {
     });
 }
 
-/// Counts the stream (and its user's slot) while it lives.
-struct Live(ApiState, String);
+/// Counts the stream (and its user's slot) while it lives, with its number in the tile
+/// feed's interest when it shows tiles.
+struct Live(ApiState, String, Option<u64>);
 
 impl Drop for Live {
     fn drop(&mut self) {
         self.0.metrics().stream(-1);
         self.0.release_stream_slot(&self.1);
+        if let Some(id) = self.2 {
+            self.0.unwatch_tiles(id);
+        }
     }
 }
 
@@ -215,7 +222,10 @@ pub async fn stream(
             )
         });
     }
-    let live = Live(s.clone(), p.user.id.as_str().to_string());
+    let watching = CARE
+        .contains(&p.user.role)
+        .then(|| s.watch_tiles(vis.clone()));
+    let live = Live(s.clone(), p.user.id.as_str().to_string(), watching);
     let ended = s.ended_sessions();
     let (tx, rx) = mpsc::channel::<Event>(64);
     let alerts = s.alert_feed();
@@ -365,6 +375,9 @@ async fn run(
                     break;
                 }
                 if let Ok(v) = authz::visibility(&s, &p.user).await {
+                    if let Some(id) = live.2 {
+                        s.rewatch_tiles(id, v.clone());
+                    }
                     vis = v;
                 }
             }
