@@ -35,6 +35,9 @@ pub(crate) struct DeviceState {
     pub health_ms: Option<i64>,
 }
 
+/// How long the writer, once woken, lets observations gather before its step.
+const GATHER: Duration = Duration::from_millis(100);
+
 /// The writer task's state.
 pub(crate) struct Writer {
     pub(crate) store: Store,
@@ -403,7 +406,15 @@ impl Writer {
             }
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = wake.notified() => {}
+                _ = wake.notified() => {
+                    // Let what arrives meanwhile join this step: one transaction per
+                    // moment instead of one per observation (the journal is the
+                    // durable record; history may trail it by this much).
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(GATHER) => {}
+                    }
+                }
                 _ = tokio::time::sleep(IDLE_POLL) => {}
             }
         }

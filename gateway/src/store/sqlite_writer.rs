@@ -157,6 +157,8 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, held: &Family<JobLabels, Histogram>) {
+    // The connection opens with `synchronous = FULL`.
+    let mut full = true;
     while let Ok(job) = rx.recv() {
         let started = Instant::now();
         let name = match &job {
@@ -169,6 +171,27 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, held: &Family<JobLabels, H
             held.get_or_create(&JobLabels { job: name }).clone(),
             started,
         );
+        // Only the journal's commits must be durable before they return: they are what
+        // devices are acknowledged for. Health, history and snapshots are derived state
+        // (the next heartbeat, the journal and its cursors re-derive them), so they are
+        // committed without waiting for their own fsync; the WAL keeps the order, so
+        // the next journal commit's fsync makes them durable too, and nothing derived is
+        // ever durable ahead of the journal it came from.
+        let durable = matches!(job, Job::Commit(..));
+        if durable != full {
+            let pragma = if durable {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            if let Err(e) = conn.execute_batch(pragma) {
+                // Not known to be FULL: stop rather than acknowledge on a weaker
+                // promise (the callers see the writer gone and acknowledge nothing).
+                tracing::error!(error = %e, pragma, "SQLite writer cannot set its durability; stopping");
+                break;
+            }
+            full = durable;
+        }
         match job {
             Job::Commit(batch, reply) => {
                 let r = commit(&mut conn, &batch);
@@ -188,14 +211,6 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, held: &Family<JobLabels, H
             Job::Snapshots(rows, cursor, now, reply) => {
                 let r = save_snapshots(&mut conn, &rows, cursor, now);
                 settle(&conn, r.is_err());
-                // Every other write must wait for its fsync again: if that cannot be
-                // set, stop, so that nothing is acknowledged on a weaker promise (the
-                // callers see the writer gone and retry without acknowledging).
-                if let Err(e) = conn.execute_batch("PRAGMA synchronous = FULL") {
-                    tracing::error!(error = %e, "SQLite writer cannot restore synchronous = FULL; stopping");
-                    let _ = reply.send(r);
-                    break;
-                }
                 let _ = reply.send(r);
             }
         }
@@ -353,17 +368,13 @@ fn write_history(conn: &mut Connection, w: &HistoryWrite) -> rusqlite::Result<()
     tx.commit()
 }
 
-/// One chunk of snapshots, committed without waiting for its fsync (`synchronous =
-/// NORMAL` for this transaction): the WAL is written in order, so the next journal
-/// commit's fsync makes it durable, and a snapshot lost to a power cut before that is
-/// re-derived from the journal, which it never runs ahead of.
+/// One chunk of snapshots (committed without waiting for its fsync, see `run`).
 fn save_snapshots(
     conn: &mut Connection,
     rows: &[(String, Vec<u8>)],
     cursor: i64,
     now: i64,
 ) -> rusqlite::Result<()> {
-    conn.execute_batch("PRAGMA synchronous = NORMAL")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut up = tx.prepare_cached(
