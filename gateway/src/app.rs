@@ -122,9 +122,19 @@ impl Gateway {
             .context("opening the store")?;
         let metrics = Metrics::new();
         store.register_metrics(&metrics);
-        let registry = Registry::load(&store)
+        // The device table, read once: the registry, the broker's credentials, detection
+        // and provisioning start from it. The provisioning version is read before it, so
+        // that a change made while the gateway starts is applied by the first poll.
+        let provision_version = provision::stored_version(&store)
             .await
-            .context("loading the device registry")?;
+            .context("reading the provisioning version")?;
+        let devices = Arc::new(
+            store
+                .device_rows(None)
+                .await
+                .context("loading the device table")?,
+        );
+        let registry = Registry::from_rows(&devices);
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let broker_stats = Arc::new(BrokerStats::new());
@@ -157,9 +167,7 @@ impl Gateway {
                     creds = creds.with_policy(broker::DeviceTopicPolicy::new(base));
                 }
                 let creds = Arc::new(creds);
-                let logins = provision::load_credentials(&store, &creds)
-                    .await
-                    .context("loading device credentials")?;
+                let logins = provision::load_credentials(&creds, &devices);
                 info!(logins, "device credentials loaded into the embedded broker");
                 // Device events and heartbeats reach the committer in process; the
                 // session subscribes to status messages (and last wills) only.
@@ -305,6 +313,8 @@ impl Gateway {
                 detect: detect.clone(),
                 zigbee: zigbee_map,
                 observations: provision_observations,
+                devices,
+                version: provision_version,
             },
         )
         .await

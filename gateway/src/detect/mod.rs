@@ -300,22 +300,23 @@ pub async fn start(
         "Detector snapshots that could not be read at start and were kept in quarantine",
         quarantined,
     );
-    let devices = store.devices().await?;
-    let kinds: std::collections::HashMap<String, (String, Option<String>)> = devices
-        .iter()
-        .map(|d| (d.id.clone(), (d.kind.clone(), d.room.clone())))
-        .collect();
-    for d in &devices {
+    // The device table as the gateway read it at start (the registry), not read again.
+    let devices = services.registry.entries();
+    for (id, d) in &devices {
         if let Some(h) = &d.household_id {
             engine.add_device(
                 h,
-                &d.id,
+                id,
                 senses_activity(&d.kind),
                 answers_check_in(&d.kind),
                 RoomClass::from_name(d.room.as_deref()),
             );
         }
     }
+    let kinds: std::collections::HashMap<String, (String, Option<String>)> = devices
+        .into_iter()
+        .map(|(id, d)| (id, (d.kind.to_string(), d.room.map(|r| r.to_string()))))
+        .collect();
     let now = services.clock.now_ms();
     for (h, mode, until) in persist::load_modes(&store).await? {
         engine.set_mode(&h, mode, until, now);

@@ -1,88 +1,20 @@
 //! The provisioning tables (`gateway/migrations/0005_provision.sql`): portable SQL with
 //! `$N` placeholders, every value bound.
 
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::store::{Store, StoreError};
 
-/// A registered device as provisioning sees it (`devices` joined with
-/// `device_provision`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceRow {
-    /// Device id.
-    pub device_id: String,
-    /// Kind.
-    pub kind: String,
-    /// Household.
-    pub household_id: Option<String>,
-    /// Room.
-    pub room: Option<String>,
-    /// Serial or MAC.
-    pub serial: Option<String>,
-    /// Zigbee2MQTT name (or a bridge's path).
-    pub zigbee_name: Option<String>,
-    /// Embedded broker hash (hex).
-    pub secret_hash: Option<String>,
-    /// mosquitto `$7$` entry.
-    pub mosquitto_hash: Option<String>,
-    /// Secret generation (0: none issued).
-    pub generation: i32,
-    /// When the current secret was issued.
-    pub issued_ms: Option<i64>,
-    /// When the credentials were revoked.
-    pub revoked_ms: Option<i64>,
-    /// When it was registered through provisioning (None: registered otherwise, e.g.
-    /// the demo).
-    pub registered_ms: Option<i64>,
-}
-
-const DEVICE_COLS: &str = "d.id, d.kind, d.household_id, d.room, p.serial, p.zigbee_name, \
-     p.secret_hash, p.mosquitto_hash, p.generation, p.issued_ms, p.revoked_ms, p.registered_ms";
-
-fn device_row(r: &AnyRow) -> Result<DeviceRow, StoreError> {
-    Ok(DeviceRow {
-        device_id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        household_id: r.try_get("household_id")?,
-        room: r.try_get("room")?,
-        serial: r.try_get("serial")?,
-        zigbee_name: r.try_get("zigbee_name")?,
-        secret_hash: r.try_get("secret_hash")?,
-        mosquitto_hash: r.try_get("mosquitto_hash")?,
-        generation: r.try_get::<Option<i32>, _>("generation")?.unwrap_or(0),
-        issued_ms: r.try_get("issued_ms")?,
-        revoked_ms: r.try_get("revoked_ms")?,
-        registered_ms: r.try_get("registered_ms")?,
-    })
-}
+pub use crate::store::DeviceRow;
 
 /// Every device (household filter optional), provisioned or not.
 pub async fn devices(store: &Store, household: Option<&str>) -> Result<Vec<DeviceRow>, StoreError> {
-    let sql = format!(
-        "SELECT {DEVICE_COLS} FROM devices d LEFT JOIN device_provision p ON p.device_id = d.id \
-         WHERE ($1 IS NULL OR d.household_id = $1) ORDER BY d.household_id, d.id"
-    );
-    // Only constant column lists are formatted in; the value is bound.
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(household)
-        .fetch_all(store.pool())
-        .await?;
-    rows.iter().map(device_row).collect()
+    store.device_rows(household).await
 }
 
 /// One device.
 pub async fn device(store: &Store, id: &str) -> Result<Option<DeviceRow>, StoreError> {
-    let sql = format!(
-        "SELECT {DEVICE_COLS} FROM devices d LEFT JOIN device_provision p ON p.device_id = d.id \
-         WHERE d.id = $1"
-    );
-    // Only constant column lists are formatted in; the value is bound.
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?;
-    row.as_ref().map(device_row).transpose()
+    store.device_row(id).await
 }
 
 /// Whether household `id` exists.

@@ -29,7 +29,6 @@ use crate::broker::{DeviceCredentials, SecretHash};
 use crate::detect::{DetectHandle, HouseholdMode};
 use crate::ingest::zigbee2mqtt::BRIDGE_KIND;
 use crate::ingest::{Downlink, Observation, ObservationKind, Registry, ZigbeeMap};
-use crate::store::Store;
 
 /// What the running gateway gives provisioning.
 pub struct LiveDeps {
@@ -41,6 +40,10 @@ pub struct LiveDeps {
     pub zigbee: ZigbeeMap,
     /// A copy of every new observation (subscribed before ingest starts).
     pub observations: broadcast::Receiver<Observation>,
+    /// The device table as the gateway read it at start.
+    pub devices: Arc<Vec<DeviceRow>>,
+    /// `provision_version` read just before that table (-1: unknown, sync at once).
+    pub version: i64,
 }
 
 pub(crate) struct Live {
@@ -74,16 +77,12 @@ struct Running {
     stop: Arc<Notify>,
 }
 
-/// Loads the stored credentials into the embedded broker (at start, before it listens);
-/// returns how many logins were loaded.
-pub async fn load_credentials(
-    store: &Store,
-    creds: &DeviceCredentials,
-) -> Result<usize, ProvisionError> {
-    let rows = db::devices(store, None).await?;
+/// Loads the stored credentials of `rows` (the device table read at start) into the
+/// embedded broker, before it listens; returns how many logins were loaded.
+pub fn load_credentials(creds: &DeviceCredentials, rows: &[DeviceRow]) -> usize {
     let mut applied = HashMap::new();
-    apply_credentials(creds, &rows, &mut applied);
-    Ok(applied.values().filter(|v| v.is_some()).count())
+    apply_credentials(creds, rows, &mut applied);
+    applied.values().filter(|v| v.is_some()).count()
 }
 
 /// Applies `rows` to `creds`, given what `applied` says is there.
@@ -164,14 +163,14 @@ fn command_id(key: &str) -> u32 {
 /// watcher until shutdown.
 pub async fn start(services: &Services, deps: LiveDeps) -> Result<Provisioning, ProvisionError> {
     let store = services.store.clone();
-    let rows = db::devices(&store, None).await?;
+    let rows = deps.devices.clone();
     let mut applied = Applied::default();
     if let Some(creds) = &deps.credentials {
         // Already loaded by `load_credentials` before the broker started: record it.
         apply_credentials(creds, &rows, &mut applied.creds);
     }
     // Detection loaded every device from the store at its start.
-    for r in &rows {
+    for r in rows.iter() {
         if let Some(h) = &r.household_id {
             applied.devices.insert(
                 r.device_id.clone(),
@@ -213,13 +212,16 @@ pub async fn start(services: &Services, deps: LiveDeps) -> Result<Provisioning, 
             Some(live),
         )),
     };
-    p.sync().await?;
+    // The table read at start, not read again: the version read before it tells the
+    // poller whether anything changed since.
+    p.apply(&deps.devices).await?;
 
     let cancel = services.cancel.clone();
     let poller = p.clone();
+    let version_at_load = deps.version;
     let every = Duration::from_millis(p.inner.config.poll_interval_ms.max(100));
     services.tasks.spawn(async move {
-        let mut last = db::version(&poller.inner.store).await.unwrap_or(-1);
+        let mut last = version_at_load;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -300,18 +302,26 @@ impl Provisioning {
     /// the Zigbee mapping, new devices to detection, installation tests, and an external
     /// mosquitto's files.
     pub async fn sync(&self) -> Result<(), ProvisionError> {
+        if self.inner.live.is_none() {
+            return Ok(());
+        }
+        let rows = db::devices(&self.inner.store, None).await?;
+        self.apply(&rows).await
+    }
+
+    /// [`Provisioning::sync`] with the device table already read (`rows`).
+    async fn apply(&self, rows: &[DeviceRow]) -> Result<(), ProvisionError> {
         let Some(live) = &self.inner.live else {
             return Ok(());
         };
         let store = &self.inner.store;
         let mut applied = live.applied.lock().await;
-        let rows = db::devices(store, None).await?;
         if let Some(creds) = &live.credentials {
-            apply_credentials(creds, &rows, &mut applied.creds);
+            apply_credentials(creds, rows, &mut applied.creds);
         }
-        live.registry.reload(store).await?;
+        live.registry.replace(rows);
         live.zigbee.reload(store).await?;
-        for r in &rows {
+        for r in rows {
             let Some(h) = &r.household_id else { continue };
             let key = (h.clone(), r.kind.clone(), r.room.clone());
             if applied.devices.get(&r.device_id) != Some(&key) {
@@ -345,7 +355,7 @@ impl Provisioning {
             }
         }
         drop(applied);
-        self.sync_tests(live, &rows).await
+        self.sync_tests(live, rows).await
     }
 
     async fn sync_tests(&self, live: &Live, rows: &[DeviceRow]) -> Result<(), ProvisionError> {

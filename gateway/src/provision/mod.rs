@@ -36,6 +36,7 @@ use sqlx::Row;
 use tracing::info;
 
 pub use self::blob::{BlobOptions, FlashOptions, FlashTarget, flash_command};
+pub use self::db::version as stored_version;
 pub use self::db::{PressRow, WorkOrderRow};
 pub use self::install::{CheckOff, InstallTestView, TestEvent, TestedDevice};
 pub use self::live::{LiveDeps, load_credentials, start};

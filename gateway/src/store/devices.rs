@@ -1,6 +1,8 @@
-//! The registry: households and the devices that belong to them.
+//! The registry: households and the devices that belong to them (`devices`, with what
+//! provisioning keeps of each in `device_provision`).
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
 
@@ -25,19 +27,6 @@ pub struct NewDevice {
     /// Kind: `door`, `motion`, `help`, `gas`, `pendant`, …
     pub kind: String,
     /// Room, when known.
-    pub room: Option<String>,
-}
-
-/// A registered device as ingest needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceInfo {
-    /// Device id.
-    pub id: String,
-    /// Household, if bound.
-    pub household_id: Option<String>,
-    /// Kind.
-    pub kind: String,
-    /// Room.
     pub room: Option<String>,
 }
 
@@ -85,21 +74,86 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
 
-    /// Every registered device.
-    pub async fn devices(&self) -> Result<Vec<DeviceInfo>, StoreError> {
-        let rows = sqlx::query("SELECT id, household_id, kind, room FROM devices ORDER BY id")
+/// A registered device as provisioning sees it (`devices` joined with
+/// `device_provision`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// Device id.
+    pub device_id: String,
+    /// Kind.
+    pub kind: String,
+    /// Household.
+    pub household_id: Option<String>,
+    /// Room.
+    pub room: Option<String>,
+    /// Serial or MAC.
+    pub serial: Option<String>,
+    /// Zigbee2MQTT name (or a bridge's path).
+    pub zigbee_name: Option<String>,
+    /// Embedded broker hash (hex).
+    pub secret_hash: Option<String>,
+    /// mosquitto `$7$` entry.
+    pub mosquitto_hash: Option<String>,
+    /// Secret generation (0: none issued).
+    pub generation: i32,
+    /// When the current secret was issued.
+    pub issued_ms: Option<i64>,
+    /// When the credentials were revoked.
+    pub revoked_ms: Option<i64>,
+    /// When it was registered through provisioning (None: registered otherwise, e.g.
+    /// the demo).
+    pub registered_ms: Option<i64>,
+}
+
+const DEVICE_COLS: &str = "d.id, d.kind, d.household_id, d.room, p.serial, p.zigbee_name, \
+     p.secret_hash, p.mosquitto_hash, p.generation, p.issued_ms, p.revoked_ms, p.registered_ms";
+
+fn device_row(r: &AnyRow) -> Result<DeviceRow, StoreError> {
+    Ok(DeviceRow {
+        device_id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        household_id: r.try_get("household_id")?,
+        room: r.try_get("room")?,
+        serial: r.try_get("serial")?,
+        zigbee_name: r.try_get("zigbee_name")?,
+        secret_hash: r.try_get("secret_hash")?,
+        mosquitto_hash: r.try_get("mosquitto_hash")?,
+        generation: r.try_get::<Option<i32>, _>("generation")?.unwrap_or(0),
+        issued_ms: r.try_get("issued_ms")?,
+        revoked_ms: r.try_get("revoked_ms")?,
+        registered_ms: r.try_get("registered_ms")?,
+    })
+}
+
+impl Store {
+    /// Every device as provisioning sees it (household filter optional), provisioned or
+    /// not: the one device table the running gateway loads at start.
+    pub async fn device_rows(&self, household: Option<&str>) -> Result<Vec<DeviceRow>, StoreError> {
+        let sql = format!(
+            "SELECT {DEVICE_COLS} FROM devices d LEFT JOIN device_provision p ON p.device_id = d.id \
+         WHERE ($1 IS NULL OR d.household_id = $1) ORDER BY d.household_id, d.id"
+        );
+        // Only constant column lists are formatted in; the value is bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(household)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeviceInfo {
-                    id: r.try_get("id")?,
-                    household_id: r.try_get("household_id")?,
-                    kind: r.try_get("kind")?,
-                    room: r.try_get("room")?,
-                })
-            })
-            .collect()
+        rows.iter().map(device_row).collect()
+    }
+
+    /// One device as provisioning sees it.
+    pub async fn device_row(&self, id: &str) -> Result<Option<DeviceRow>, StoreError> {
+        let sql = format!(
+            "SELECT {DEVICE_COLS} FROM devices d LEFT JOIN device_provision p ON p.device_id = d.id \
+         WHERE d.id = $1"
+        );
+        // Only constant column lists are formatted in; the value is bound.
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(device_row).transpose()
     }
 }

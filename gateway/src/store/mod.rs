@@ -16,7 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
-pub use devices::{DeviceInfo, NewDevice, NewHousehold};
+pub use devices::{DeviceRow, NewDevice, NewHousehold};
 pub use history::{
     CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, DeviceStateRow, HistoryPoint, HistoryWrite,
 };
