@@ -35,8 +35,10 @@ pub(crate) struct DeviceState {
     pub health_ms: Option<i64>,
 }
 
-/// How long the writer, once woken, lets observations gather before its step.
-const GATHER: Duration = Duration::from_millis(100);
+/// How long the writer, once woken, lets observations gather before its step: long
+/// enough that a step is one transaction for many observations, short enough that the
+/// step (which holds SQLite's write lock) stays a few milliseconds long.
+const GATHER: Duration = Duration::from_millis(25);
 
 /// The writer task's state.
 pub(crate) struct Writer {

@@ -16,12 +16,17 @@ use super::{Store, StoreError, pieces, placeholders};
 /// writer busier than one big transaction did; docs/benchmarks.md).
 pub const SNAPSHOT_CHUNK: usize = 4096;
 
+/// Households per snapshot job of the SQLite writer thread: its snapshot transactions do
+/// not wait for an fsync, so small ones cost little, and a journal commit waits behind
+/// one chunk at most (≈ 10 ms for 4,096 households, measured).
+pub const SNAPSHOT_CHUNK_SQLITE: usize = 1024;
+
 /// One stored snapshot: (household, encoded state, the journal position it holds).
 pub type SnapshotRow = (String, Vec<u8>, i64);
 
 impl Store {
     /// Writes encoded snapshots `(household, state)` in transactions of
-    /// [`SNAPSHOT_CHUNK`] households, each row with `cursor` as its own journal
+    /// [`SNAPSHOT_CHUNK`] households ([`SNAPSHOT_CHUNK_SQLITE`] on SQLite), each row with `cursor` as its own journal
     /// position, then moves `detect_cursor` to `cursor` once every chunk is in. A crash
     /// in between leaves some households at the new position and the others at their
     /// old one; a replay skips, per household, what its own snapshot already holds.
@@ -36,7 +41,11 @@ impl Store {
         cursor: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        for chunk in rows.chunks(SNAPSHOT_CHUNK) {
+        let size = match self.writer {
+            Some(_) => SNAPSHOT_CHUNK_SQLITE,
+            None => SNAPSHOT_CHUNK,
+        };
+        for chunk in rows.chunks(size) {
             match &self.writer {
                 Some(w) => {
                     w.save_snapshots(Arc::new(chunk.to_vec()), cursor, now)

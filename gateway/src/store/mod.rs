@@ -153,12 +153,18 @@ impl Store {
     /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
     /// taken up front, waiting under the busy timeout, where a deferred transaction that
     /// reads and then writes fails at once with "database is locked" when another writer
-    /// (ingest's group commit, the history writer) committed in between. PostgreSQL gets
-    /// a plain `BEGIN`.
+    /// (ingest's group commit, the history writer) committed in between; it waits for
+    /// the writer thread's current job to end, and the thread starts no new one until
+    /// the lock is taken. PostgreSQL gets a plain `BEGIN`.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         let stmt = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
+        };
+        // SQLite: come in between the writer thread's jobs (see `WriteGate`).
+        let _turn = match &self.writer {
+            Some(w) => Some(w.gate.take_turn().await),
+            None => None,
         };
         self.pool.begin_with(stmt).await
     }

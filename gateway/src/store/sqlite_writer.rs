@@ -11,8 +11,8 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -53,6 +53,9 @@ enum Job {
 #[derive(Debug)]
 pub(crate) struct SqliteWriter {
     jobs: mpsc::Sender<Job>,
+    /// Lets the pool's writers (an alert being raised, a caseworker's action) in between
+    /// the thread's jobs.
+    pub(crate) gate: Arc<WriteGate>,
     /// How long each job held the connection (and so SQLite's write lock), by job.
     pub(crate) held: Family<JobLabels, Histogram>,
 }
@@ -71,6 +74,81 @@ fn held_histogram() -> Histogram {
 /// How long a write waits for another writer's lock (the sqlx pool's busy timeout too).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the thread holds back its next job for the pool's waiting writers, at most
+/// (so that a stream of them cannot starve ingest).
+const YIELD_MAX: Duration = Duration::from_millis(50);
+
+/// How long a pool writer waits for the thread's current job to end before it asks
+/// SQLite for the lock anyway.
+const TURN_WAIT: Duration = Duration::from_millis(100);
+
+/// Turns between the writer thread and the pool's writers. Both take SQLite's one write
+/// lock; the pool's writers are the person-facing ones (raising and taking alerts,
+/// contacts, provisioning), and SQLite's own busy handler would have them retry after
+/// sleeps of up to 100 ms while the thread's jobs follow each other without a gap. So a
+/// pool writer says it is waiting, waits for the thread's current job to end, and the
+/// thread starts no new job while somebody waits (for at most [`YIELD_MAX`]).
+#[derive(Debug, Default)]
+pub(crate) struct WriteGate {
+    waiting: AtomicUsize,
+    busy: AtomicBool,
+    idle: tokio::sync::Notify,
+}
+
+/// A pool writer's turn: while it lives, the thread starts no new job.
+pub(crate) struct Turn<'a>(&'a WriteGate);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl WriteGate {
+    /// Waits (at most [`TURN_WAIT`]) until the thread is between jobs; hold the turn
+    /// until the write lock is taken.
+    pub(crate) async fn take_turn(&self) -> Turn<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let turn = Turn(self);
+        let deadline = tokio::time::Instant::now() + TURN_WAIT;
+        while self.busy.load(Ordering::SeqCst) {
+            let idle = self.idle.notified();
+            if !self.busy.load(Ordering::SeqCst) {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
+        turn
+    }
+
+    /// The thread, before a job: holds back while a pool writer waits.
+    fn before_job(&self) {
+        let started = Instant::now();
+        while self.waiting.load(Ordering::SeqCst) > 0 && started.elapsed() < YIELD_MAX {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        self.busy.store(true, Ordering::SeqCst);
+    }
+
+    /// The thread, after a job.
+    fn after_job(&self) {
+        self.busy.store(false, Ordering::SeqCst);
+        self.idle.notify_waiters();
+    }
+}
+
+/// The thread's own busy handler: retry every 200 µs (SQLite's default sleeps up to
+/// 100 ms between tries), for about [`BUSY_TIMEOUT`].
+fn busy_retry(attempt: i32) -> bool {
+    if i64::from(attempt) * 200 >= BUSY_TIMEOUT.as_micros() as i64 {
+        return false;
+    }
+    std::thread::sleep(Duration::from_micros(200));
+    true
+}
+
 impl SqliteWriter {
     /// Opens a connection to the (already migrated) database file at `path` and starts
     /// the thread.
@@ -81,11 +159,13 @@ impl SqliteWriter {
             held_histogram as fn() -> Histogram,
         );
         let observed = held.clone();
+        let gate = Arc::new(WriteGate::default());
+        let thread_gate = gate.clone();
         std::thread::Builder::new()
             .name("anxin-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &observed))
+            .spawn(move || run(conn, rx, &observed, &thread_gate))
             .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
-        Ok(SqliteWriter { jobs, held })
+        Ok(SqliteWriter { jobs, held, gate })
     }
 
     /// Writes `batch` in one transaction; returns the journal ids of the new events.
@@ -144,7 +224,7 @@ fn gone() -> StoreError {
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_handler(Some(busy_retry))?;
     // The same settings as the pool's connections (`Store::open`): WAL beside the
     // readers, a durable fsync per commit, 32 MiB of page cache.
     conn.execute_batch(
@@ -156,10 +236,17 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, held: &Family<JobLabels, Histogram>) {
+fn run(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    held: &Family<JobLabels, Histogram>,
+    gate: &WriteGate,
+) {
     // The connection opens with `synchronous = FULL`.
     let mut full = true;
     while let Ok(job) = rx.recv() {
+        gate.before_job();
+        let _done = AfterJob(gate);
         let started = Instant::now();
         let name = match &job {
             Job::Commit(..) => "commit",
@@ -214,6 +301,15 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, held: &Family<JobLabels, H
                 let _ = reply.send(r);
             }
         }
+    }
+}
+
+/// Marks the thread between jobs again when a job ends, whichever way.
+struct AfterJob<'a>(&'a WriteGate);
+
+impl Drop for AfterJob<'_> {
+    fn drop(&mut self) {
+        self.0.after_job();
     }
 }
 
