@@ -60,6 +60,12 @@ async fn replayed_old_epoch_is_stored_and_acknowledged() {
         .await;
     }
     assert_eq!(d.wait_ack(1, 5).await.upto, 5);
+    // That ack may be the first duplicate's (the mark was at 5 already): wait until all
+    // five are counted.
+    common::eventually("the five duplicates counted", || {
+        metric(&gw.metrics.encode(), "anxin_ingest_duplicates_total", "") >= 5.0
+    })
+    .await;
     assert_eq!(gw.store.events_of("ho-door").await.unwrap().len(), 45);
     let m = gw.metrics.encode();
     assert_eq!(metric(&m, "anxin_ingest_duplicates_total", ""), 5.0);
@@ -370,6 +376,46 @@ async fn wrong_passwords_in_a_row_are_answered_ever_later_and_the_right_one_stil
         ),
         5.0,
         "{text}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_handshake_cap_wait_for_a_turn_instead_of_being_refused() {
+    use anxin_gateway::broker::{HandshakeRefusal, MAX_HANDSHAKES};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(loopback_config(dir.path())).await;
+    // A reconnect storm: more sockets open at once than the broker reads CONNECTs.
+    let n = MAX_HANDSHAKES + 200;
+    let mut sockets = Vec::with_capacity(n);
+    for _ in 0..n {
+        sockets.push(tokio::net::TcpStream::connect(gw.mqtt_addr).await.unwrap());
+    }
+    // Then each sends its CONNECT (MQTT 3.1.1, clean session, an unregistered client id:
+    // the broker answers with a refusing CONNACK, which is all this test needs).
+    let mut answered = 0;
+    for (i, s) in sockets.iter_mut().enumerate() {
+        let id = format!("storm-{i:05}");
+        let mut body = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c];
+        body.extend_from_slice(&(id.len() as u16).to_be_bytes());
+        body.extend_from_slice(id.as_bytes());
+        let mut packet = vec![0x10, body.len() as u8];
+        packet.extend_from_slice(&body);
+        if s.write_all(&packet).await.is_err() {
+            continue;
+        }
+        let mut buf = [0u8; 4];
+        let read = tokio::time::timeout(common::WAIT, s.read(&mut buf)).await;
+        if matches!(read, Ok(Ok(k)) if k > 0 && buf[0] == 0x20) {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, n, "every CONNECT was answered with a CONNACK");
+    assert_eq!(
+        gw.broker_stats
+            .handshakes_refused_for(HandshakeRefusal::Busy),
+        0
     );
     gw.shutdown().await;
 }

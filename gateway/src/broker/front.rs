@@ -8,8 +8,11 @@
 //! probe runs before its handshake timeout starts), so sockets that never send CONNECT
 //! stayed open for ever, each holding a task and buffers. Here a socket that is silent,
 //! too slow or sends anything but a CONNECT is closed at the deadline, and at most
-//! [`MAX_HANDSHAKES`] connections may be waiting for their CONNECT at once (more are
-//! closed at once, counted as `busy`).
+//! [`MAX_HANDSHAKES`] connections are read at once. Connections beyond that wait for a
+//! turn within the same deadline (a reconnect storm of thousands of devices after a
+//! restart connects as fast as the handshakes go, instead of being refused and backing
+//! off); only past [`MAX_WAITING`] waiting connections are they closed at once, counted
+//! as `busy`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -21,8 +24,12 @@ use tokio::sync::Semaphore;
 
 use super::stats::{BrokerStats, HandshakeRefusal};
 
-/// Most connections waiting for their CONNECT at the same time.
+/// Most connections whose CONNECT is being read at the same time.
 pub const MAX_HANDSHAKES: usize = 1024;
+
+/// Most connections waiting for a turn to be read (a socket and a small task each; each
+/// one is closed at the CONNECT deadline at the latest).
+pub const MAX_WAITING: usize = 16 * MAX_HANDSHAKES;
 
 /// MQTT control packet type CONNECT in the first byte's high nibble, flags zero.
 const CONNECT: u8 = 0x10;
@@ -37,6 +44,7 @@ pub async fn run(
     stats: Arc<BrokerStats>,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let waiting = Arc::new(Semaphore::new(MAX_WAITING));
     loop {
         let (socket, remote) = match listener.accept().await {
             Ok(c) => c,
@@ -47,27 +55,41 @@ pub async fn run(
                 continue;
             }
         };
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+        let Ok(queued) = waiting.clone().try_acquire_owned() else {
             stats.count_handshake_refused(HandshakeRefusal::Busy);
             drop(socket);
             continue;
         };
         let stats = stats.clone();
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let permit = match tokio::time::timeout_at(deadline, handshakes.acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    stats.count_handshake_refused(HandshakeRefusal::Busy);
+                    return;
+                }
+            };
+            drop(queued);
             let mut socket = socket;
             let _ = socket.set_nodelay(true);
-            let first =
-                match tokio::time::timeout(timeout, read_connect(&mut socket, max_packet)).await {
-                    Ok(Ok(bytes)) => bytes,
-                    Ok(Err(refusal)) => {
-                        stats.count_handshake_refused(refusal);
-                        return;
-                    }
-                    Err(_) => {
-                        stats.count_handshake_refused(HandshakeRefusal::Timeout);
-                        return;
-                    }
-                };
+            let first = match tokio::time::timeout_at(
+                deadline,
+                read_connect(&mut socket, max_packet),
+            )
+            .await
+            {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(refusal)) => {
+                    stats.count_handshake_refused(refusal);
+                    return;
+                }
+                Err(_) => {
+                    stats.count_handshake_refused(HandshakeRefusal::Timeout);
+                    return;
+                }
+            };
             drop(permit);
             splice(socket, remote, inner, first).await;
         });

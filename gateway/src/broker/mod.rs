@@ -34,6 +34,7 @@ use serde::Deserialize;
 
 pub use self::acl::DeviceTopicPolicy;
 pub use self::credentials::{AuthMode, DeviceCredentials, SecretHash};
+pub use self::front::{MAX_HANDSHAKES, MAX_WAITING};
 pub use self::rmqtt::{EmbeddedBroker, start, start_with_tap};
 pub use self::stats::{BrokerStats, DenyReason, DropReason, HandshakeRefusal};
 
