@@ -135,6 +135,7 @@ impl Gateway {
                 .context("loading the device table")?,
         );
         let registry = Registry::from_rows(&devices);
+        check_open_files(devices.len());
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let broker_stats = Arc::new(BrokerStats::new());
@@ -408,4 +409,33 @@ impl Gateway {
 pub fn random_token() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Descriptors the embedded broker holds per device connection: the device's socket, and
+/// the front door's splice to rmqtt (both ends on loopback).
+const FILES_PER_CONNECTION: u64 = 3;
+
+/// Raises the soft open-file limit to the hard one (the usual soft default of 1,024 would
+/// refuse connections after a few hundred devices) and warns when even that cannot hold a
+/// connection for every registered device: a reconnect storm after a restart then refuses
+/// devices with "too many open files" until some give up and retry.
+fn check_open_files(devices: usize) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, "could not raise the open-file limit");
+            return;
+        }
+    };
+    let needed = (devices as u64).saturating_mul(FILES_PER_CONNECTION) + 1024;
+    if limit < needed {
+        warn!(
+            open_files = limit,
+            devices,
+            needed,
+            "the open-file limit cannot hold a connection for every registered device; raise it (systemd LimitNOFILE, ulimit -n)"
+        );
+    } else {
+        info!(open_files = limit, devices, "open-file limit");
+    }
 }
