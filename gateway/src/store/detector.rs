@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sqlx::Row;
 
-use super::{Store, StoreError, pieces, placeholders};
+use super::{Store, StoreError, Upsert, pieces};
 
 /// Households per snapshot transaction: small enough that ingest's group commit does not
 /// wait long for the store's write lock behind a snapshot, large enough that a snapshot of
@@ -20,6 +20,14 @@ pub const SNAPSHOT_CHUNK: usize = 4096;
 /// not wait for an fsync, so small ones cost little, and a journal commit waits behind
 /// one chunk at most (≈ 10 ms for 4,096 households, measured).
 pub const SNAPSHOT_CHUNK_SQLITE: usize = 1024;
+
+/// Household snapshots, each with its own journal position.
+pub(super) const SNAPSHOTS: Upsert = Upsert {
+    head: "INSERT INTO detect_households (household_id, state, updated_ms, journal_id)",
+    cols: 4,
+    tail: "ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, \
+           updated_ms = excluded.updated_ms, journal_id = excluded.journal_id",
+};
 
 /// One stored snapshot: (household, encoded state, the journal position it holds).
 pub type SnapshotRow = (String, Vec<u8>, i64);
@@ -74,13 +82,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         for piece in pieces(chunk) {
-            let sql = format!(
-                "INSERT INTO detect_households (household_id, state, updated_ms, journal_id) VALUES {} \
-                 ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, \
-                 updated_ms = excluded.updated_ms, journal_id = excluded.journal_id",
-                placeholders(self.backend, piece.len(), 4)
-            );
-            // Only placeholders are generated; every value is bound.
+            let sql = SNAPSHOTS.sql(self.backend, piece.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (id, blob) in piece {
                 q = q.bind(id).bind(blob).bind(now).bind(cursor);
@@ -244,8 +246,8 @@ impl Store {
     }
 
     /// Sets the journal position of `household`'s stored snapshot (tests of the replay).
-    #[doc(hidden)]
-    pub async fn set_snapshot_position(
+    #[cfg(test)]
+    pub(crate) async fn set_snapshot_position(
         &self,
         household: &str,
         journal_id: i64,
@@ -260,25 +262,21 @@ impl Store {
 
     /// Stores a snapshot row as it is, bytes and position (tests of upgrades and of
     /// unreadable snapshots).
-    #[doc(hidden)]
-    pub async fn put_snapshot_row(
+    #[cfg(test)]
+    pub(crate) async fn put_snapshot_row(
         &self,
         household: &str,
         state: &[u8],
         journal_id: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO detect_households (household_id, state, updated_ms, journal_id) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, \
-             updated_ms = excluded.updated_ms, journal_id = excluded.journal_id",
-        )
-        .bind(household)
-        .bind(state.to_vec())
-        .bind(now)
-        .bind(journal_id)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(SNAPSHOTS.sql(self.backend, 1)))
+            .bind(household)
+            .bind(state.to_vec())
+            .bind(now)
+            .bind(journal_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

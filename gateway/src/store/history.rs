@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sqlx::Row;
 
-use super::{Store, StoreError, pieces, placeholders};
+use super::{Backend, Store, StoreError, Upsert, pieces};
 
 /// Cursor: the last `events.journal_id` turned into points.
 pub const CURSOR_JOURNAL: &str = "journal";
@@ -76,6 +76,39 @@ pub struct HistoryWrite {
     pub next_id: i64,
 }
 
+/// Raw points.
+pub(super) const POINTS: Upsert = Upsert {
+    head: "INSERT INTO history_points (point_id, at_ms, household_id, device_id, room, kind, \
+           measurement, field, value)",
+    cols: 9,
+    tail: "",
+};
+
+/// Hours whose aggregate must be redone.
+pub(super) const DIRTY_HOURS: Upsert = Upsert {
+    head: "INSERT INTO history_dirty_hours (household_id, hour_ms)",
+    cols: 2,
+    tail: "ON CONFLICT (household_id, hour_ms) DO NOTHING",
+};
+
+/// What history last wrote per device.
+pub(super) const DEVICE_STATE: Upsert = Upsert {
+    head: "INSERT INTO history_device_state (device_id, online, online_ms, battery_pct, \
+           battery_mv, rssi_dbm, temp_dc, health_ms)",
+    cols: 8,
+    tail: "ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, \
+           online_ms = excluded.online_ms, battery_pct = excluded.battery_pct, \
+           battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, \
+           temp_dc = excluded.temp_dc, health_ms = excluded.health_ms",
+};
+
+/// A named position.
+pub(super) const CURSOR: Upsert = Upsert {
+    head: "INSERT INTO history_cursor (name, value)",
+    cols: 2,
+    tail: "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+};
+
 impl Store {
     /// Stores `w` in one transaction, cursors included.
     pub async fn write_history(&self, w: Arc<HistoryWrite>) -> Result<(), StoreError> {
@@ -89,12 +122,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut id = w.first_id;
         for chunk in pieces(&w.points) {
-            let sql = format!(
-                "INSERT INTO history_points (point_id, at_ms, household_id, device_id, room, kind, \
-                 measurement, field, value) VALUES {}",
-                placeholders(self.backend, chunk.len(), 9)
-            );
-            // Only placeholders are generated; every value is bound.
+            let sql = POINTS.sql(self.backend, chunk.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for p in chunk {
                 q = q
@@ -112,12 +140,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         for chunk in pieces(&w.dirty_hours) {
-            let sql = format!(
-                "INSERT INTO history_dirty_hours (household_id, hour_ms) VALUES {} \
-                 ON CONFLICT (household_id, hour_ms) DO NOTHING",
-                placeholders(self.backend, chunk.len(), 2)
-            );
-            // Only placeholders are generated; every value is bound.
+            let sql = DIRTY_HOURS.sql(self.backend, chunk.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (h, hour) in chunk {
                 q = q.bind(&**h).bind(*hour);
@@ -125,15 +148,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         for chunk in pieces(&w.states) {
-            let sql = format!(
-                "INSERT INTO history_device_state (device_id, online, online_ms, battery_pct, battery_mv, \
-                 rssi_dbm, temp_dc, health_ms) VALUES {} ON CONFLICT (device_id) DO UPDATE SET \
-                 online = excluded.online, online_ms = excluded.online_ms, battery_pct = excluded.battery_pct, \
-                 battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, temp_dc = excluded.temp_dc, \
-                 health_ms = excluded.health_ms",
-                placeholders(self.backend, chunk.len(), 8)
-            );
-            // Only placeholders are generated; every value is bound.
+            let sql = DEVICE_STATE.sql(self.backend, chunk.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for s in chunk {
                 q = q
@@ -206,13 +221,11 @@ pub(crate) async fn set_cursor<'e, E>(db: E, name: &str, value: i64) -> Result<(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO history_cursor (name, value) VALUES ($1, $2) \
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )
-    .bind(name)
-    .bind(value)
-    .execute(db)
-    .await?;
+    // Numbered placeholders: sqlx takes them on both engines.
+    sqlx::query(sqlx::AssertSqlSafe(CURSOR.sql(Backend::Postgres, 1)))
+        .bind(name)
+        .bind(value)
+        .execute(db)
+        .await?;
     Ok(())
 }

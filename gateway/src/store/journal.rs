@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sqlx::Row;
 
-use super::{Backend, Store, StoreError, placeholders};
+use super::{Backend, Store, StoreError, Upsert};
 
 /// A journal event as history reads it back: (journal id, device, household, event time
 /// in ms, body as JSON).
@@ -103,7 +103,34 @@ impl CommitBatch {
     }
 }
 
-const EVENT_COLS: usize = 9;
+/// The journal's rows; a duplicate keeps its first row (and journal id).
+pub(super) const EVENTS: Upsert = Upsert {
+    head: "INSERT INTO events (journal_id, device_id, boot, seq, household_id, kind, event_ms, \
+           received_ms, body)",
+    cols: 9,
+    tail: "ON CONFLICT (device_id, boot, seq) DO NOTHING",
+};
+
+/// Sequence marks, one row per (device, boot).
+pub(super) const SEQS: Upsert = Upsert {
+    head: "INSERT INTO device_seq (device_id, boot, contig, clock_offset_ms)",
+    cols: 4,
+    tail: "ON CONFLICT (device_id, boot) DO UPDATE SET contig = excluded.contig, \
+           clock_offset_ms = excluded.clock_offset_ms",
+};
+
+/// The latest health, one row per device.
+pub(super) const HEALTH: Upsert = Upsert {
+    head: "INSERT INTO device_health (device_id, last_seen_ms, boot, last_seq, battery_pct, \
+           battery_mv, rssi_dbm, fw, uptime_s, outbox, dropped, interval_s, temp_dc, online, status_ms)",
+    cols: 15,
+    tail: "ON CONFLICT (device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, \
+           boot = excluded.boot, last_seq = excluded.last_seq, battery_pct = excluded.battery_pct, \
+           battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, fw = excluded.fw, \
+           uptime_s = excluded.uptime_s, outbox = excluded.outbox, dropped = excluded.dropped, \
+           interval_s = excluded.interval_s, temp_dc = excluded.temp_dc, online = excluded.online, \
+           status_ms = excluded.status_ms",
+};
 
 /// Row counts of the multi-row statements. A batch is cut greedily into pieces of these
 /// sizes, so that each table has a handful of distinct statements that every connection
@@ -144,12 +171,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut inserted: HashSet<i64> = HashSet::with_capacity(batch.events.len());
         for piece in pieces(&batch.events) {
-            let sql = format!(
-                "INSERT INTO events (journal_id, device_id, boot, seq, household_id, kind, event_ms, received_ms, body) \
-                 VALUES {} ON CONFLICT (device_id, boot, seq) DO NOTHING",
-                placeholders(self.backend, piece.len(), EVENT_COLS)
-            );
-            // Only placeholders are generated; every value is bound.
+            let sql = EVENTS.sql(self.backend, piece.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for e in piece {
                 q = q
@@ -186,13 +208,7 @@ impl Store {
             }
         }
         for piece in pieces(&batch.seqs) {
-            let sql = format!(
-                "INSERT INTO device_seq (device_id, boot, contig, clock_offset_ms) VALUES {} \
-                 ON CONFLICT (device_id, boot) DO UPDATE SET contig = excluded.contig, \
-                 clock_offset_ms = excluded.clock_offset_ms",
-                placeholders(self.backend, piece.len(), 4)
-            );
-            // Only placeholders are generated; every value is bound.
+            let sql = SEQS.sql(self.backend, piece.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for s in piece {
                 q = q
@@ -347,18 +363,7 @@ impl Store {
     async fn write_health(&self, rows: &[HealthRow]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         for piece in pieces(rows) {
-            let sql = format!(
-                "INSERT INTO device_health (device_id, last_seen_ms, boot, last_seq, battery_pct, battery_mv, \
-                 rssi_dbm, fw, uptime_s, outbox, dropped, interval_s, temp_dc, online, status_ms) VALUES {} \
-                 ON CONFLICT (device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, \
-                 boot = excluded.boot, last_seq = excluded.last_seq, battery_pct = excluded.battery_pct, \
-                 battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, fw = excluded.fw, \
-                 uptime_s = excluded.uptime_s, outbox = excluded.outbox, dropped = excluded.dropped, \
-                 interval_s = excluded.interval_s, temp_dc = excluded.temp_dc, online = excluded.online, \
-                 status_ms = excluded.status_ms",
-                placeholders(self.backend, piece.len(), 15)
-            );
-            // Only placeholders are generated; every value is bound.
+            let sql = HEALTH.sql(self.backend, piece.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for h in piece {
                 q = q

@@ -255,6 +255,31 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String
     s
 }
 
+/// An INSERT that both write paths use (the pool's multi-row statements and the SQLite
+/// writer thread's single-row prepared ones), so that the two never drift apart: the
+/// table and its columns, how many values a row binds, and what a conflict does.
+pub(crate) struct Upsert {
+    /// `INSERT INTO table (columns)`.
+    pub head: &'static str,
+    /// Values bound per row.
+    pub cols: usize,
+    /// `ON CONFLICT …`, or empty.
+    pub tail: &'static str,
+}
+
+impl Upsert {
+    /// The statement for `rows` rows on `backend` (only placeholders are generated; every
+    /// value is bound).
+    pub(crate) fn sql(&self, backend: Backend, rows: usize) -> String {
+        format!(
+            "{} VALUES {} {}",
+            self.head,
+            placeholders(backend, rows, self.cols),
+            self.tail
+        )
+    }
+}
+
 /// A fresh store for the library's own tests: SQLite in `dir`, or a new database on the
 /// PostgreSQL server that `ANXIN_TEST_POSTGRES` names (the test command's PostgreSQL
 /// pass), so that both engines run the same assertions.

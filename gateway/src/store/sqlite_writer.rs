@@ -22,7 +22,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::{CommitBatch, HealthRow, HistoryWrite, StoreError};
+use super::detector::SNAPSHOTS;
+use super::history::{CURSOR, DEVICE_STATE, DIRTY_HOURS, POINTS};
+use super::journal::{EVENTS, HEALTH, SEQS};
+use super::{Backend, CommitBatch, HealthRow, HistoryWrite, StoreError};
 
 /// Work for the writer thread.
 enum Job {
@@ -336,11 +339,7 @@ fn commit(conn: &mut Connection, batch: &CommitBatch) -> rusqlite::Result<HashSe
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut inserted = HashSet::with_capacity(batch.events.len());
     {
-        let mut ins = tx.prepare_cached(
-            "INSERT INTO events (journal_id, device_id, boot, seq, household_id, kind, event_ms, \
-             received_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (device_id, boot, seq) DO NOTHING",
-        )?;
+        let mut ins = tx.prepare_cached(&EVENTS.sql(Backend::Sqlite, 1))?;
         for e in &batch.events {
             let added = ins.execute(params![
                 e.journal_id,
@@ -357,11 +356,7 @@ fn commit(conn: &mut Connection, batch: &CommitBatch) -> rusqlite::Result<HashSe
                 inserted.insert(e.journal_id);
             }
         }
-        let mut seq = tx.prepare_cached(
-            "INSERT INTO device_seq (device_id, boot, contig, clock_offset_ms) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (device_id, boot) DO UPDATE SET contig = excluded.contig, \
-             clock_offset_ms = excluded.clock_offset_ms",
-        )?;
+        let mut seq = tx.prepare_cached(&SEQS.sql(Backend::Sqlite, 1))?;
         for s in &batch.seqs {
             seq.execute(params![s.device_id, s.boot, s.contig, s.clock_offset_ms])?;
         }
@@ -373,17 +368,7 @@ fn commit(conn: &mut Connection, batch: &CommitBatch) -> rusqlite::Result<HashSe
 fn write_health(conn: &mut Connection, rows: &[HealthRow]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
-        let mut up = tx.prepare_cached(
-            "INSERT INTO device_health (device_id, last_seen_ms, boot, last_seq, battery_pct, \
-             battery_mv, rssi_dbm, fw, uptime_s, outbox, dropped, interval_s, temp_dc, online, \
-             status_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, \
-             boot = excluded.boot, last_seq = excluded.last_seq, battery_pct = excluded.battery_pct, \
-             battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, fw = excluded.fw, \
-             uptime_s = excluded.uptime_s, outbox = excluded.outbox, dropped = excluded.dropped, \
-             interval_s = excluded.interval_s, temp_dc = excluded.temp_dc, online = excluded.online, \
-             status_ms = excluded.status_ms",
-        )?;
+        let mut up = tx.prepare_cached(&HEALTH.sql(Backend::Sqlite, 1))?;
         for h in rows {
             up.execute(params![
                 h.device_id,
@@ -410,10 +395,7 @@ fn write_health(conn: &mut Connection, rows: &[HealthRow]) -> rusqlite::Result<(
 fn write_history(conn: &mut Connection, w: &HistoryWrite) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
-        let mut point = tx.prepare_cached(
-            "INSERT INTO history_points (point_id, at_ms, household_id, device_id, room, kind, \
-             measurement, field, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )?;
+        let mut point = tx.prepare_cached(&POINTS.sql(Backend::Sqlite, 1))?;
         for (id, p) in (w.first_id..).zip(&w.points) {
             point.execute(params![
                 id,
@@ -427,21 +409,11 @@ fn write_history(conn: &mut Connection, w: &HistoryWrite) -> rusqlite::Result<()
                 p.value,
             ])?;
         }
-        let mut dirty = tx.prepare_cached(
-            "INSERT INTO history_dirty_hours (household_id, hour_ms) VALUES (?, ?) \
-             ON CONFLICT (household_id, hour_ms) DO NOTHING",
-        )?;
+        let mut dirty = tx.prepare_cached(&DIRTY_HOURS.sql(Backend::Sqlite, 1))?;
         for (h, hour) in &w.dirty_hours {
             dirty.execute(params![&**h, hour])?;
         }
-        let mut state = tx.prepare_cached(
-            "INSERT INTO history_device_state (device_id, online, online_ms, battery_pct, \
-             battery_mv, rssi_dbm, temp_dc, health_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, \
-             online_ms = excluded.online_ms, battery_pct = excluded.battery_pct, \
-             battery_mv = excluded.battery_mv, rssi_dbm = excluded.rssi_dbm, \
-             temp_dc = excluded.temp_dc, health_ms = excluded.health_ms",
-        )?;
+        let mut state = tx.prepare_cached(&DEVICE_STATE.sql(Backend::Sqlite, 1))?;
         for s in &w.states {
             state.execute(params![
                 &*s.device_id,
@@ -454,10 +426,7 @@ fn write_history(conn: &mut Connection, w: &HistoryWrite) -> rusqlite::Result<()
                 s.health_ms,
             ])?;
         }
-        let mut cursor = tx.prepare_cached(
-            "INSERT INTO history_cursor (name, value) VALUES (?, ?) \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        )?;
+        let mut cursor = tx.prepare_cached(&CURSOR.sql(Backend::Sqlite, 1))?;
         cursor.execute(params![super::CURSOR_JOURNAL, w.journal])?;
         cursor.execute(params![super::CURSOR_NEXT_ID, w.next_id])?;
     }
@@ -473,11 +442,7 @@ fn save_snapshots(
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
-        let mut up = tx.prepare_cached(
-            "INSERT INTO detect_households (household_id, state, updated_ms, journal_id) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (household_id) DO UPDATE SET state = excluded.state, \
-             updated_ms = excluded.updated_ms, journal_id = excluded.journal_id",
-        )?;
+        let mut up = tx.prepare_cached(&SNAPSHOTS.sql(Backend::Sqlite, 1))?;
         for (id, state) in rows {
             up.execute(params![id, state, now, cursor])?;
         }
