@@ -33,6 +33,15 @@ for t in "${RUST_TARGETS[@]}"; do
   grep -qx "$t" <<<"$installed_targets" || { step "adding Rust target $t"; rustup target add "$t"; }
 done
 
+# A clean clone gains nothing from incremental compilation, and its cache roughly
+# doubles the target directory (CI once ran out of disk while building the pendant
+# image). Say how much room there is, so that a full disk is seen before a build fails.
+if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0; fi
+free_kib=$(df -Pk "${CARGO_TARGET_DIR:-target}/.." 2>/dev/null | awk 'NR == 2 { print $4 }')
+if [[ -n "$free_kib" ]] && ((free_kib < 20 * 1024 * 1024)); then
+  echo "warning: only $((free_kib / 1024)) MiB free for the build; a full test run needs about 20 GiB" >&2
+fi
+
 # --- checks --------------------------------------------------------------------------
 step "format"
 cargo fmt --all -- --check
