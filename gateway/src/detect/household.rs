@@ -864,11 +864,13 @@ impl Household {
         if self.alerted_episode_ms == s {
             return;
         }
-        let t = self.inactivity_min(w);
-        let warn = (self.warned_episode_ms != s)
-            .then(|| hold(s + i64::from(self.prealarm_min(w)) * MINUTE_MS));
-        let alert = hold(s + i64::from(t) * MINUTE_MS);
         let wake = self.wake_deadline(s, w).map(hold);
+        let (alert, spans_night) = self.silence_limit(s, w);
+        let alert = hold(alert);
+        // A silence that spans the night has no warning of its own: the getting-up is
+        // what is awaited.
+        let warn = (self.warned_episode_ms != s && !spans_night)
+            .then(|| hold(s + i64::from(self.prealarm_min(w)) * MINUTE_MS));
         let asked = self.check_in.asked_ms > 0 && self.check_in.episode_ms == s;
         if !asked && self.can_check_in(w) {
             // The elder is asked first; the warning and the alerts wait for the answer.
@@ -887,15 +889,47 @@ impl Household {
         if let Some(t) = warn {
             f(t.max(answer_by), Rule::InactivityWarn);
         }
-        f(alert.max(answer_by), Rule::Inactivity);
+        // A silence spanning the night that reaches the getting-up is the missed
+        // wake-up's to raise.
+        if !(spans_night && wake.is_some_and(|w| alert >= w)) {
+            f(alert.max(answer_by), Rule::Inactivity);
+        }
         if let Some(d) = wake {
             f(d.max(answer_by), Rule::MissedWakeup);
         }
     }
 
+    /// When the silence that began at `s` becomes an inactivity alert, and whether it is
+    /// one that usually spans the night. Such a silence (the learned silences at its hour
+    /// are longer than the upper bound, as in a home whose only sensors are doors) waits
+    /// past the bound for the usual getting-up, which the missed-wake-up rule watches.
+    fn silence_limit(&self, s: i64, w: &World) -> (i64, bool) {
+        let bounded = s + i64::from(self.inactivity_min(w)) * MINUTE_MS;
+        if self
+            .settings
+            .as_ref()
+            .is_some_and(|x| x.inactivity_min.is_some())
+        {
+            return (bounded, false);
+        }
+        let long = self.profile.beyond_bound_min(
+            self.context_room(),
+            self.presence_room.is_some(),
+            w.lt.minute(s),
+            w.p,
+        );
+        match (long, self.wake_deadline(s, w)) {
+            (Some(long), Some(wake)) if wake > bounded => {
+                ((s + i64::from(long) * MINUTE_MS).min(wake), true)
+            }
+            _ => (bounded, false),
+        }
+    }
+
     /// "No sign of life for … (usual at this hour: up to …)" at `t`.
     fn silence_reason(&self, t: i64, w: &World) -> String {
-        let limit = fmt_duration(i64::from(self.inactivity_min(w)) * MINUTE_MS);
+        let s = self.silence_start();
+        let limit = fmt_duration(self.silence_limit(s, w).0 - s);
         format!(
             "no sign of life for {} (usual at this hour: up to {limit})",
             fmt_duration(t - self.silence_start())

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::activity::RoomClass;
+use super::localtime::in_window;
 use super::params::Params;
 
 /// Rooms distinguished by the learned silences.
@@ -162,11 +163,44 @@ impl Profile {
     /// after activity in `room`.
     ///
     /// The longest recent silence in that room within two hours of that time (neighbours
-    /// a little discounted: routines shift), never below half the longest recent silence
-    /// anywhere in the home within an hour of it (a sparse room learns slowly), times the
+    /// a little discounted: routines shift), never below 30 % of the longest recent
+    /// silence anywhere in the home within an hour of it (a sparse room learns slowly), times the
     /// factor plus the slack, within the bounds. Where nothing comparable was seen yet, or
     /// before `learning_days`, the default for the time of day applies as a floor.
     pub fn inactivity_min(&self, room: RoomClass, sitting: bool, minute: u16, p: &Params) -> u32 {
+        let (env, learned) = self.learned_min(room, sitting, minute, p);
+        let learned = learned.clamp(p.min_inactivity_min, p.max_inactivity_min);
+        let in_day = in_window(minute, p.day_window.0, p.day_window.1);
+        let default = if in_day {
+            p.day_default_min
+        } else {
+            p.night_default_min
+        };
+        if self.days < p.learning_days || env == 0 {
+            learned.max(default)
+        } else {
+            learned
+        }
+    }
+
+    /// The learned threshold in minutes where it is longer than the upper bound: the
+    /// silences that begin at this time usually span the night (a home whose only sensors
+    /// are doors is quiet from the evening to the morning). Trusted from the first such
+    /// silence seen: it is what this home shows. None within the bound.
+    pub fn beyond_bound_min(
+        &self,
+        room: RoomClass,
+        sitting: bool,
+        minute: u16,
+        p: &Params,
+    ) -> Option<u32> {
+        let (env, learned) = self.learned_min(room, sitting, minute, p);
+        (env > 0 && learned > p.max_inactivity_min).then_some(learned)
+    }
+
+    /// The envelope of comparable recent silences and the learned threshold from it
+    /// (unbounded), in minutes.
+    fn learned_min(&self, room: RoomClass, sitting: bool, minute: u16, p: &Params) -> (u32, u32) {
         const NEAR: [(usize, u32); 5] = [(0, 100), (1, 95), (23, 95), (2, 85), (22, 85)];
         let h = usize::from(minute / 60) % 24;
         let cell = |r: usize, d: usize| u32::from(self.gap[r][(h + d) % 24]) * UNIT_MIN;
@@ -189,19 +223,7 @@ impl Profile {
             0
         };
         let env = in_room.max(anywhere).max(seated);
-        let learned = ((env as f32 * p.factor) as u32 + p.slack_min)
-            .clamp(p.min_inactivity_min, p.max_inactivity_min);
-        let in_day = super::localtime::in_window(minute, p.day_window.0, p.day_window.1);
-        let default = if in_day {
-            p.day_default_min
-        } else {
-            p.night_default_min
-        };
-        if self.days < p.learning_days || env == 0 {
-            learned.max(default)
-        } else {
-            learned
-        }
+        (env, (env as f32 * p.factor) as u32 + p.slack_min)
     }
 
     /// Minutes after the day boundary by which a getting-up is expected, if a routine is

@@ -279,6 +279,77 @@ fn a_missed_wake_up_is_raised_at_the_usual_time_plus_the_margin_across_midnight(
     );
 }
 
+/// A home whose only activity sensor is a kitchen cupboard contact: used at 09:30,
+/// 12:00, 15:00 and 18:30, then quiet for fifteen hours until the morning.
+fn cupboard_day(e: &mut Engine, d: i64) -> Vec<Signal> {
+    let mut all = Vec::new();
+    for at in ["09:30", "12:00", "15:00", "18:30"] {
+        all.extend(act(
+            e,
+            t(d, at),
+            "h1-cupboard",
+            RoomClass::Kitchen,
+            ActivityKind::Contact,
+        ));
+    }
+    all
+}
+
+#[test]
+fn a_sparse_home_quiet_from_evening_to_morning_waits_for_its_usual_getting_up() {
+    let mut e = engine();
+    let mut s = Vec::new();
+    for d in 0..10 {
+        s.extend(cupboard_day(&mut e, d));
+    }
+    s.extend(run_to(&mut e, t(10, "09:30")));
+    // The first evening is judged by the day default (nothing learned yet); every later
+    // night is longer than the 14 h bound and is what this home does.
+    let critical: Vec<_> = raised(&s, AlertKind::Inactivity)
+        .into_iter()
+        .filter(|x| x.severity == Severity::Critical && x.at_ms > t(1, "09:30"))
+        .map(|x| (x.at_ms - t(0, "00:00")) / MIN)
+        .collect();
+    assert!(critical.is_empty(), "false alerts at minutes {critical:?}");
+    // Day 10: nobody opens the cupboard. The alert is the missed getting-up (usual
+    // 09:30 plus the margin), not an inactivity alert at the bound.
+    let s = run_to(&mut e, t(10, "14:00"));
+    let w = raised(&s, AlertKind::MissedWakeup);
+    assert_eq!(w.len(), 1, "{s:#?}");
+    assert_eq!(w[0].at_ms, t(10, "10:15"));
+    assert!(raised(&s, AlertKind::Inactivity).is_empty(), "{s:#?}");
+}
+
+#[test]
+fn a_silence_that_spans_the_night_is_still_bounded_by_what_was_learned() {
+    let mut e = engine();
+    for d in 0..9 {
+        cupboard_day(&mut e, d);
+    }
+    // A collapse after 15:30 on day 9: the afternoon's learned silences are short, so
+    // the alert comes in the afternoon, not with the getting-up.
+    for at in ["09:30", "12:00", "15:30"] {
+        act(
+            &mut e,
+            t(9, at),
+            "h1-cupboard",
+            RoomClass::Kitchen,
+            ActivityKind::Contact,
+        );
+    }
+    let s = run_to(&mut e, t(10, "09:00"));
+    let i: Vec<_> = raised(&s, AlertKind::Inactivity)
+        .into_iter()
+        .filter(|x| x.severity == Severity::Critical)
+        .collect();
+    assert_eq!(i.len(), 1, "{s:#?}");
+    assert!(
+        i[0].at_ms < t(9, "22:00"),
+        "{}",
+        (i[0].at_ms - t(9, "15:30")) / MIN
+    );
+}
+
 #[test]
 fn the_wake_up_cap_bounds_a_late_routine() {
     let mut e = engine_with(DetectConfig {
