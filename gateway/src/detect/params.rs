@@ -25,6 +25,10 @@ pub struct DetectConfig {
     pub threshold_slack_min: u32,
     /// Lower and upper bound of any inactivity threshold, in minutes.
     pub inactivity_bounds_min: [u32; 2],
+    /// A room's learned envelope is never below this share of the longest recent silence
+    /// anywhere in the home within an hour, in % (a room with a sparse sensor learns
+    /// slowly; a home with few sensors has long silences everywhere).
+    pub home_floor_pct: u32,
     /// How much the longest recent stay on a seat or sofa mat (whatever the hour) counts
     /// towards the threshold while someone sits, in % (0: not at all).
     pub sitting_weight_pct: u32,
@@ -89,9 +93,10 @@ impl Default for DetectConfig {
             default_night_inactivity_min: 12 * 60,
             day_window: ["06:00".into(), "21:00".into()],
             learning_days: 7,
-            threshold_factor: 1.2,
+            threshold_factor: 1.5,
             threshold_slack_min: 20,
             inactivity_bounds_min: [90, 14 * 60],
+            home_floor_pct: 70,
             sitting_weight_pct: 100,
             decay_per_day: 0.99,
             prealarm_fraction: 0.9,
@@ -137,6 +142,7 @@ pub struct Params {
     pub(crate) slack_min: u32,
     pub(crate) min_inactivity_min: u32,
     pub(crate) max_inactivity_min: u32,
+    pub(crate) home_floor_pct: u32,
     pub(crate) sitting_pct: u32,
     pub(crate) decay: f32,
     pub(crate) prealarm: f32,
@@ -181,6 +187,7 @@ impl DetectConfig {
             slack_min: self.threshold_slack_min,
             min_inactivity_min: self.inactivity_bounds_min[0],
             max_inactivity_min: self.inactivity_bounds_min[1].max(self.inactivity_bounds_min[0]),
+            home_floor_pct: self.home_floor_pct.min(100),
             sitting_pct: self.sitting_weight_pct.min(100),
             decay: self.decay_per_day.clamp(0.5, 1.0),
             prealarm: self.prealarm_fraction.clamp(0.1, 1.0),
