@@ -225,10 +225,15 @@ impl Store {
 
     /// The next free journal position.
     pub async fn next_journal_id(&self) -> Result<i64, StoreError> {
+        Ok(self.last_journal_id().await? + 1)
+    }
+
+    /// The highest journal position taken (0 while the journal is empty).
+    pub async fn last_journal_id(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(journal_id), 0) AS m FROM events")
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get::<i64, _>("m")? + 1)
+        Ok(row.try_get::<i64, _>("m")?)
     }
 
     /// The next `limit` events above journal position `after`, in journal order, as

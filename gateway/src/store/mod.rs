@@ -6,6 +6,7 @@ mod detector;
 mod devices;
 mod health;
 mod history;
+mod history_query;
 mod journal;
 mod sqlite_writer;
 
@@ -18,9 +19,10 @@ use sqlx::{AnyPool, Executor};
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
 pub use devices::{DeviceRow, NewDevice, NewHousehold};
 pub use history::{
-    CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, DeviceStateRow, HistoryPoint, HistoryWrite,
+    ActivityCounts, CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, ClosedHour, DeviceStateRow,
+    HistoryPoint, HistoryWrite, HourPointRow, SpoolHourlyRow, SpoolPointRow,
 };
-pub(crate) use history::{get_cursor, set_cursor};
+pub use history_query::{Buckets, PointFilter, SeriesRow};
 pub(crate) use journal::pieces;
 pub use journal::{CommitBatch, EventRow, HealthRow, JournalRow, SeqRow, StatusRow};
 
