@@ -8,6 +8,7 @@ mod health;
 mod history;
 mod history_query;
 mod journal;
+mod outbox;
 mod sqlite_writer;
 
 use std::str::FromStr;
@@ -25,6 +26,14 @@ pub use history::{
 pub use history_query::{Buckets, PointFilter, SeriesRow};
 pub(crate) use journal::pieces;
 pub use journal::{CommitBatch, EventRow, HealthRow, JournalRow, SeqRow, StatusRow};
+pub use outbox::{
+    NewOutboxEntry, OutboxEntry, insert_outbox, pending_outbox_payloads, supersede_outbox_entry,
+    supersede_outbox_purpose,
+};
+
+/// A connection of the store, or an open transaction of it (`&mut *tx`): what the
+/// functions that run inside their caller's transaction take.
+pub type Conn = sqlx::AnyConnection;
 
 /// Which engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
