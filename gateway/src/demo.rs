@@ -47,7 +47,7 @@ pub enum DemoError {
     Workflow(#[from] WorkflowError),
     /// The store failed.
     #[error("demo roster: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(#[from] StoreError),
     /// Passwords could not be hashed.
     #[error("demo roster: {0}")]
     Password(String),
@@ -185,11 +185,7 @@ pub async fn register_roster(
         .await
         .map_err(|e| DemoError::Password(e.message))?;
     for (id, _, _) in &users {
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(&hash)
-            .bind(id)
-            .execute(store.pool())
-            .await?;
+        store.set_password_hash(id, &hash).await?;
     }
     Ok(users
         .into_iter()

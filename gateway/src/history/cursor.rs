@@ -2,6 +2,5 @@
 //! table and its SQL belong to the store (`store/history.rs`).
 
 pub(crate) use crate::store::{
-    CURSOR_JOURNAL as JOURNAL, CURSOR_NEXT_ID as NEXT_ID, CURSOR_SINK as SINK, get_cursor as get,
-    set_cursor as set,
+    CURSOR_JOURNAL as JOURNAL, CURSOR_NEXT_ID as NEXT_ID, CURSOR_SINK as SINK,
 };

@@ -177,9 +177,6 @@ pub enum HistoryError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    /// A history query or write failed.
-    #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
     /// The sink could not be set up.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -547,10 +544,7 @@ impl HistoryHandle {
     /// Waits until every event committed to the journal so far, and every observation
     /// received so far, is in the embedded history. False on timeout.
     pub async fn wait_caught_up(&self, timeout: Duration) -> Result<bool, HistoryError> {
-        let row: (i64,) = sqlx::query_as("SELECT COALESCE(MAX(journal_id), 0) FROM events")
-            .fetch_one(self.store.pool())
-            .await?;
-        let target = row.0;
+        let target = self.store.last_journal_id().await?;
         let folded = self.shared.obs_received.load(Ordering::SeqCst);
         let mut journal = self.shared.journal.subscribe();
         let mut hw = self.shared.high_water.subscribe();

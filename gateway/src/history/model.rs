@@ -240,6 +240,29 @@ impl Activity {
         ]
     }
 
+    /// The counts of `values`, in the order of [`Activity::FIELDS`] (the order of the
+    /// store's columns too).
+    pub fn from_values(values: [i64; 7]) -> Activity {
+        let [
+            events,
+            motion,
+            door_open,
+            help,
+            fall,
+            gas_alarm,
+            active_minutes,
+        ] = values;
+        Activity {
+            events,
+            motion,
+            door_open,
+            help,
+            fall,
+            gas_alarm,
+            active_minutes,
+        }
+    }
+
     /// Folds one raw point (`measurement`, `field`, `value`, `at_ms`) of the hour into
     /// the counts; `minutes` collects the active minutes.
     pub fn add(

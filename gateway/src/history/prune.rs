@@ -103,24 +103,16 @@ impl Pruner {
             hourly_before_ms: now - i64::from(self.cfg.hourly_retention_days) * DAY_MS,
             ..PruneReport::default()
         };
-        let pool = self.store.pool();
         for m in RAW_MEASUREMENTS {
             loop {
                 if cancel.is_cancelled() {
                     return Ok(report);
                 }
                 let protect = self.shared.prune_protect();
-                let n = sqlx::query(
-                    "DELETE FROM history_points WHERE point_id IN (SELECT point_id FROM history_points \
-                     WHERE measurement = $1 AND at_ms < $2 AND point_id <= $3 LIMIT $4)",
-                )
-                .bind(m)
-                .bind(report.raw_before_ms)
-                .bind(protect)
-                .bind(batch)
-                .execute(pool)
-                .await?
-                .rows_affected();
+                let n = self
+                    .store
+                    .prune_points(m, report.raw_before_ms, protect, batch)
+                    .await?;
                 report.raw_deleted += n;
                 report.batches += 1;
                 self.metrics
@@ -139,27 +131,14 @@ impl Pruner {
             if cancel.is_cancelled() {
                 return Ok(report);
             }
-            let keys: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT household_id, hour_ms FROM history_hourly WHERE hour_ms < $1 AND version <= $2 \
-                 ORDER BY hour_ms LIMIT $3",
-            )
-            .bind(report.hourly_before_ms)
-            .bind(self.shared.prune_protect())
-            .bind(batch)
-            .fetch_all(pool)
-            .await?;
+            let keys = self
+                .store
+                .hourly_past(report.hourly_before_ms, self.shared.prune_protect(), batch)
+                .await?;
             if keys.is_empty() {
                 break;
             }
-            let mut tx = self.store.begin().await?;
-            for (h, hour) in &keys {
-                sqlx::query("DELETE FROM history_hourly WHERE household_id = $1 AND hour_ms = $2")
-                    .bind(h)
-                    .bind(*hour)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
+            self.store.delete_hourly(&keys).await?;
             report.hourly_deleted += keys.len() as u64;
             report.batches += 1;
             self.metrics

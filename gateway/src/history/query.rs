@@ -5,11 +5,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::HistoryError;
 use super::model::{ACTIVITY, Activity, DAY_MS, HOUR_MS, MINUTE_MS, RAW_MEASUREMENTS};
-use crate::store::Store;
+use crate::store::{Buckets, PointFilter, Store};
 
 /// Most points a query returns unless it asks for fewer.
 pub const DEFAULT_LIMIT: u32 = 10_000;
@@ -102,11 +101,6 @@ pub struct HistoryResult {
     pub truncated: bool,
 }
 
-enum Bind {
-    S(String),
-    I(i64),
-}
-
 type Key = (
     String,
     String,
@@ -149,19 +143,14 @@ pub async fn run(
         return Err(HistoryError::Unscoped);
     }
 
-    let mut conds = vec!["at_ms >= $1".to_string(), "at_ms < $2".to_string()];
-    let mut binds = vec![Bind::I(q.from_ms), Bind::I(q.to_ms)];
-    for (col, v) in [
-        ("household_id", &q.household_id),
-        ("device_id", &q.device_id),
-        ("measurement", &q.measurement),
-        ("field", &q.field),
-    ] {
-        if let Some(v) = v {
-            binds.push(Bind::S(v.clone()));
-            conds.push(format!("{col} = ${}", binds.len()));
-        }
-    }
+    let filter = PointFilter {
+        from_ms: q.from_ms,
+        to_ms: q.to_ms,
+        household_id: q.household_id.as_deref(),
+        device_id: q.device_id.as_deref(),
+        measurement: q.measurement.as_deref(),
+        field: q.field.as_deref(),
+    };
     let width = match q.resolution {
         Resolution::Raw => None,
         Resolution::Minute => Some(MINUTE_MS),
@@ -173,68 +162,40 @@ pub async fn run(
     } else {
         0
     };
-    let sql = match width {
-        None => {
-            binds.push(Bind::I(limit as i64 + 1));
-            format!(
-                "SELECT household_id, device_id, room, kind, measurement, field, at_ms AS b, \
-                 CAST(1 AS BIGINT) AS n, value AS s, value AS lo, value AS hi FROM history_points WHERE {} \
-                 ORDER BY at_ms, point_id LIMIT ${}",
-                conds.join(" AND "),
-                binds.len()
-            )
-        }
-        Some(w) => {
-            binds.push(Bind::I(offset));
-            let o = binds.len();
-            binds.push(Bind::I(w));
-            let wi = binds.len();
-            binds.push(Bind::I(limit as i64 + 1));
-            format!(
-                "SELECT household_id, device_id, room, kind, measurement, field, \
-                 ((at_ms + ${o}) / ${wi}) AS b, COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, \
-                 MAX(value) AS hi FROM history_points WHERE {} \
-                 GROUP BY household_id, device_id, room, kind, measurement, field, b \
-                 ORDER BY b LIMIT ${}",
-                conds.join(" AND "),
-                binds.len()
-            )
-        }
-    };
-    // Only fixed column names and placeholders are generated; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for b in binds {
-        query = match b {
-            Bind::S(s) => query.bind(s),
-            Bind::I(i) => query.bind(i),
-        };
-    }
-    let rows = query.fetch_all(store.pool()).await?;
+    let buckets = width.map(|width_ms| Buckets {
+        width_ms,
+        offset_ms: offset,
+    });
+    // One row more than the limit tells whether more matched.
+    let rows = store
+        .history_series(&filter, buckets, limit as i64 + 1)
+        .await?;
     let truncated = rows.len() > limit;
     let mut series: BTreeMap<Key, Vec<SeriesPoint>> = BTreeMap::new();
-    for r in rows.iter().take(limit) {
+    for r in rows.into_iter().take(limit) {
         let key: Key = (
-            r.try_get("measurement")?,
-            r.try_get("field")?,
-            r.try_get("household_id")?,
-            r.try_get("device_id")?,
-            r.try_get("room")?,
-            r.try_get("kind")?,
+            r.measurement,
+            r.field,
+            r.household_id,
+            r.device_id,
+            r.room,
+            r.kind,
         );
-        let b: i64 = r.try_get("b")?;
-        let count: i64 = r.try_get("n")?;
-        let sum: f64 = r.try_get("s")?;
         let at_ms = match width {
-            None => b,
-            Some(w) => b * w - offset,
+            None => r.bucket,
+            Some(w) => r.bucket * w - offset,
         };
         series.entry(key).or_default().push(SeriesPoint {
             at_ms,
-            value: if count > 0 { sum / count as f64 } else { sum },
-            count,
-            min: r.try_get("lo")?,
-            max: r.try_get("hi")?,
-            sum,
+            value: if r.count > 0 {
+                r.sum / r.count as f64
+            } else {
+                r.sum
+            },
+            count: r.count,
+            min: r.min,
+            max: r.max,
+            sum: r.sum,
         });
     }
     Ok(HistoryResult {
@@ -280,31 +241,14 @@ async fn activity(
             }
         },
     };
-    let rows = sqlx::query(
-        "SELECT hour_ms, events, motion, door_open, help, fall, gas_alarm, active_minutes \
-         FROM history_hourly WHERE household_id = $1 AND hour_ms >= $2 AND hour_ms < $3 \
-         ORDER BY hour_ms LIMIT $4",
-    )
-    .bind(household)
-    .bind(q.from_ms)
-    .bind(q.to_ms)
-    .bind(limit as i64 + 1)
-    .fetch_all(store.pool())
-    .await?;
+    let rows = store
+        .household_hourly(household, q.from_ms, q.to_ms, limit as i64 + 1)
+        .await?;
     let truncated = rows.len() > limit;
     let offset = offset_ms(tz, q.from_ms);
     let mut per_field: Vec<Vec<SeriesPoint>> = vec![Vec::new(); fields.len()];
-    for r in rows.iter().take(limit) {
-        let hour: i64 = r.try_get("hour_ms")?;
-        let a = Activity {
-            events: r.try_get("events")?,
-            motion: r.try_get("motion")?,
-            door_open: r.try_get("door_open")?,
-            help: r.try_get("help")?,
-            fall: r.try_get("fall")?,
-            gas_alarm: r.try_get("gas_alarm")?,
-            active_minutes: r.try_get("active_minutes")?,
-        };
+    for (hour, counts) in rows.into_iter().take(limit) {
+        let a = Activity::from_values(counts);
         let values = a.values();
         let at_ms = if q.resolution == Resolution::Day {
             (hour + offset).div_euclid(DAY_MS) * DAY_MS - offset

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -66,10 +65,10 @@ impl<S: HistorySink> Spool<S> {
         shared: Arc<Shared>,
         high_water: i64,
     ) -> Result<Spool<S>, HistoryError> {
-        let cursor = match cursor::get(store.pool(), cursor::SINK).await? {
+        let cursor = match store.history_cursor(cursor::SINK).await? {
             Some(c) => c,
             None => {
-                cursor::set(store.pool(), cursor::SINK, high_water).await?;
+                store.set_history_cursor(cursor::SINK, high_water).await?;
                 high_water
             }
         };
@@ -215,7 +214,7 @@ impl<S: HistorySink> Spool<S> {
     }
 
     async fn advance(&mut self, to: i64) -> Result<(), HistoryError> {
-        cursor::set(self.store.pool(), cursor::SINK, to).await?;
+        self.store.set_history_cursor(cursor::SINK, to).await?;
         self.cursor = to;
         if let Some(s) = &self.shared.sink {
             s.cursor.store(to, Ordering::SeqCst);
@@ -278,56 +277,35 @@ impl<S: HistorySink> Spool<S> {
 
     /// The next rows above the cursor, in id order, and the cursor after them.
     async fn read(&self, high: i64) -> Result<(Vec<Queued>, i64), HistoryError> {
-        let pool = self.store.pool();
-        let raw = sqlx::query(
-            "SELECT point_id, at_ms, household_id, device_id, room, kind, measurement, field, value \
-             FROM history_points WHERE point_id > $1 AND point_id <= $2 ORDER BY point_id LIMIT $3",
-        )
-        .bind(self.cursor)
-        .bind(high)
-        .bind(self.batch)
-        .fetch_all(pool)
-        .await?;
-        let hourly = sqlx::query(
-            "SELECT household_id, hour_ms, version, events, motion, door_open, help, fall, gas_alarm, \
-             active_minutes FROM history_hourly WHERE version > $1 AND version <= $2 \
-             ORDER BY version LIMIT $3",
-        )
-        .bind(self.cursor)
-        .bind(high)
-        .bind(self.batch)
-        .fetch_all(pool)
-        .await?;
+        let raw = self
+            .store
+            .spool_points(self.cursor, high, self.batch)
+            .await?;
+        let hourly = self
+            .store
+            .spool_hourly(self.cursor, high, self.batch)
+            .await?;
         let mut cut = high;
         let mut rows = Vec::with_capacity(raw.len() + hourly.len());
         for r in &raw {
             let mut tags: Vec<(&'static str, String)> = Vec::with_capacity(4);
-            let device: String = r.try_get("device_id")?;
-            tags.push(("device", device));
-            if let Some(h) = r
-                .try_get::<Option<String>, _>("household_id")?
-                .filter(|s| !s.is_empty())
-            {
+            tags.push(("device", r.device_id.clone()));
+            if let Some(h) = r.household_id.clone().filter(|s| !s.is_empty()) {
                 tags.push(("household", h));
             }
-            let kind: String = r.try_get("kind")?;
-            if !kind.is_empty() {
-                tags.push(("kind", kind));
+            if !r.kind.is_empty() {
+                tags.push(("kind", r.kind.clone()));
             }
-            if let Some(room) = r
-                .try_get::<Option<String>, _>("room")?
-                .filter(|s| !s.is_empty())
-            {
+            if let Some(room) = r.room.clone().filter(|s| !s.is_empty()) {
                 tags.push(("room", room));
             }
-            let field: String = r.try_get("field")?;
             rows.push(Queued {
-                id: r.try_get("point_id")?,
+                id: r.point_id,
                 point: SinkPoint {
-                    measurement: r.try_get("measurement")?,
+                    measurement: r.measurement.clone(),
                     tags,
-                    fields: vec![(field, r.try_get("value")?)],
-                    at_ms: r.try_get("at_ms")?,
+                    fields: vec![(r.field.clone(), r.value)],
+                    at_ms: r.at_ms,
                 },
             });
         }
@@ -338,27 +316,19 @@ impl<S: HistorySink> Spool<S> {
         }
         let raw_len = rows.len();
         for r in &hourly {
-            let a = Activity {
-                events: r.try_get("events")?,
-                motion: r.try_get("motion")?,
-                door_open: r.try_get("door_open")?,
-                help: r.try_get("help")?,
-                fall: r.try_get("fall")?,
-                gas_alarm: r.try_get("gas_alarm")?,
-                active_minutes: r.try_get("active_minutes")?,
-            };
+            let a = Activity::from_values(r.counts);
             let fields = Activity::FIELDS
                 .iter()
                 .zip(a.values())
                 .map(|(k, v)| ((*k).to_string(), v as f64))
                 .collect();
             rows.push(Queued {
-                id: r.try_get("version")?,
+                id: r.version,
                 point: SinkPoint {
                     measurement: ACTIVITY.into(),
-                    tags: vec![("household", r.try_get("household_id")?)],
+                    tags: vec![("household", r.household_id.clone())],
                     fields,
-                    at_ms: r.try_get("hour_ms")?,
+                    at_ms: r.hour_ms,
                 },
             });
         }

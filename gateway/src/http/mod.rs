@@ -54,10 +54,7 @@ struct Health {
 /// with details.
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
     let mqtt_connected = *s.mqtt_connected.borrow();
-    let store_ok = sqlx::query("SELECT 1")
-        .execute(s.store.pool())
-        .await
-        .is_ok();
+    let store_ok = s.store.ping().await.is_ok();
     let store_writable = *s.store.writable().borrow();
     let ok = mqtt_connected && store_ok && store_writable;
     let code = if ok {

@@ -60,7 +60,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use rumqttc::Publish;
 use serde_json::{Map, Value};
-use sqlx::Row;
 use tracing::{debug, warn};
 
 use super::RejectReason;
@@ -126,30 +125,22 @@ impl ZigbeeMap {
 
     /// Replaces the mapping with the store's (`device_provision.zigbee_name`).
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
-        let rows = sqlx::query(
-            "SELECT p.device_id, p.zigbee_name, d.kind FROM device_provision p \
-             JOIN devices d ON d.id = p.device_id WHERE p.zigbee_name IS NOT NULL",
-        )
-        .fetch_all(store.pool())
-        .await?;
+        let rows = store.zigbee_names().await?;
         let mut entries = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: String = r.try_get("device_id")?;
-            let Ok(device_id) = DeviceId::new(&id) else {
-                warn!(device_id = %id, "registered Zigbee device has an invalid id; ignored");
+        for r in rows {
+            let Ok(device_id) = DeviceId::new(&r.device_id) else {
+                warn!(device_id = %r.device_id, "registered Zigbee device has an invalid id; ignored");
                 continue;
             };
-            let name: String = r.try_get("zigbee_name")?;
-            let kind: String = r.try_get("kind")?;
-            let (seq_floor, last) = if kind == BRIDGE_KIND {
+            let (seq_floor, last) = if r.kind == BRIDGE_KIND {
                 (0, Vec::new())
             } else {
-                recent_events(store, &id).await?
+                recent_events(store, &r.device_id).await?
             };
             entries.push(ZigbeeDevice {
                 device_id,
-                name,
-                kind,
+                name: r.zigbee_name,
+                kind: r.kind,
                 bridge: None,
                 seq_floor,
                 last,
@@ -244,29 +235,21 @@ async fn recent_events(
     store: &Store,
     device_id: &str,
 ) -> Result<(u32, Vec<(EventBody, u32, i64)>), StoreError> {
-    let rows = sqlx::query(
-        "SELECT kind, body, seq, received_ms FROM events WHERE device_id = $1 AND boot = $2 \
-         ORDER BY seq DESC LIMIT $3",
-    )
-    .bind(device_id)
-    .bind(i64::from(ZIGBEE_BOOT))
-    .bind(RESTORE_EVENTS)
-    .fetch_all(store.pool())
-    .await?;
+    let rows = store
+        .latest_events_of(device_id, i64::from(ZIGBEE_BOOT), RESTORE_EVENTS)
+        .await?;
     let mut floor = 0u32;
     let mut last: Vec<(EventBody, u32, i64)> = Vec::new();
     for r in &rows {
-        let seq =
-            u32::try_from(r.try_get::<i64, _>("seq")?).map_err(|_| StoreError::Corrupt("seq"))?;
+        let seq = u32::try_from(r.seq).map_err(|_| StoreError::Corrupt("seq"))?;
         floor = floor.max(seq);
-        let body: String = r.try_get("body")?;
-        let Ok(body) = serde_json::from_str::<EventBody>(&body) else {
+        let Ok(body) = serde_json::from_str::<EventBody>(&r.body) else {
             continue;
         };
         if last.iter().any(|(b, _, _)| b.kind() == body.kind()) {
             continue;
         }
-        last.push((body, seq, r.try_get("received_ms")?));
+        last.push((body, seq, r.received_ms));
     }
     Ok((floor, last))
 }

@@ -17,7 +17,6 @@ use futures::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use sqlx::{AnyConnection, Row};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,7 +27,7 @@ use super::{
     SendOutcome, SentLabels,
 };
 use crate::clock::{SharedClock, StepFollower};
-use crate::store::Store;
+use crate::store::{self, Conn, NewOutboxEntry, OutboxEntry, Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// The longest a lane sleeps before looking again (clock jumps, other writers).
@@ -110,29 +109,27 @@ pub struct OutboxRow {
 }
 
 impl OutboxRow {
-    fn from_row(r: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
-        let channel: String = r.try_get("channel")?;
-        let recipient: Option<String> = r.try_get("recipient")?;
-        Ok(OutboxRow {
-            id: r.try_get("id")?,
-            key: r.try_get("idempotency_key")?,
-            channel: Channel::parse(&channel).unwrap_or(Channel::Webhook),
-            recipient_id: r.try_get("recipient_id")?,
-            recipient: recipient.and_then(|s| serde_json::from_str(&s).ok()),
-            address: r.try_get("address")?,
-            alert_id: r.try_get("alert_id")?,
-            purpose: r.try_get("purpose")?,
-            critical: r.try_get::<i32, _>("critical")? != 0,
-            title: r.try_get("title")?,
-            text: r.try_get("body")?,
-            payload: r.try_get("payload")?,
-            state: r.try_get("state")?,
-            attempts: r.try_get("attempts")?,
-            created_ms: r.try_get("created_ms")?,
-            next_attempt_ms: r.try_get("next_attempt_ms")?,
-            sent_ms: r.try_get("sent_ms")?,
-            last_error: r.try_get("last_error")?,
-        })
+    fn from_entry(e: OutboxEntry) -> OutboxRow {
+        OutboxRow {
+            id: e.id,
+            key: e.key,
+            channel: Channel::parse(&e.channel).unwrap_or(Channel::Webhook),
+            recipient_id: e.recipient_id,
+            recipient: e.recipient.and_then(|s| serde_json::from_str(&s).ok()),
+            address: e.address,
+            alert_id: e.alert_id,
+            purpose: e.purpose,
+            critical: e.critical,
+            title: e.title,
+            text: e.text,
+            payload: e.payload,
+            state: e.state,
+            attempts: e.attempts,
+            created_ms: e.created_ms,
+            next_attempt_ms: e.next_attempt_ms,
+            sent_ms: e.sent_ms,
+            last_error: e.last_error,
+        }
     }
 
     /// As the notifier sees it.
@@ -184,10 +181,6 @@ pub struct Outbox {
     /// Steps of the host clock already applied to the rows' next attempts.
     steps: std::sync::Mutex<StepFollower>,
 }
-
-const COLUMNS: &str = "id, idempotency_key, channel, recipient_id, recipient, address, alert_id, \
-     purpose, critical, title, body, payload, state, attempts, created_ms, next_attempt_ms, \
-     sent_ms, last_error";
 
 impl Outbox {
     /// An outbox over `store` delivering with `notifiers`; registers its metrics.
@@ -250,39 +243,33 @@ impl Outbox {
     /// Writes `env` in the caller's transaction. Returns false when a notification with
     /// the same key and channel exists already (nothing written: the duplicate is
     /// suppressed at the source).
-    pub async fn enqueue(
-        conn: &mut AnyConnection,
-        env: &Envelope,
-        now_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
+    pub async fn enqueue(conn: &mut Conn, env: &Envelope, now_ms: i64) -> Result<bool, StoreError> {
         let id = crate::workflow::new_id("nt", now_ms);
         let recipient = env
             .recipient
             .as_ref()
             .and_then(|r| serde_json::to_string(r).ok());
-        let done = sqlx::query(
-            "INSERT INTO outbox (id, idempotency_key, channel, recipient_id, recipient, address, \
-             alert_id, purpose, critical, title, body, payload, state, attempts, created_ms, \
-             next_attempt_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $14) \
-             ON CONFLICT (idempotency_key, channel) DO NOTHING",
+        let payload = env.payload.to_string();
+        let inserted = store::insert_outbox(
+            conn,
+            &NewOutboxEntry {
+                id: &id,
+                key: &env.key,
+                channel: env.channel.as_str(),
+                recipient_id: env.recipient.as_ref().map(|r| r.user_id.as_str()),
+                recipient: recipient.as_deref(),
+                address: &env.address,
+                alert_id: env.alert_id.as_deref(),
+                purpose: env.purpose,
+                critical: env.critical,
+                title: &env.title,
+                text: &env.text,
+                payload: &payload,
+                created_ms: now_ms,
+                next_attempt_ms: env.not_before_ms.max(now_ms),
+            },
         )
-        .bind(&id)
-        .bind(&env.key)
-        .bind(env.channel.as_str())
-        .bind(env.recipient.as_ref().map(|r| r.user_id.clone()))
-        .bind(recipient)
-        .bind(&env.address)
-        .bind(&env.alert_id)
-        .bind(env.purpose)
-        .bind(i32::from(env.critical))
-        .bind(&env.title)
-        .bind(&env.text)
-        .bind(env.payload.to_string())
-        .bind(now_ms)
-        .bind(env.not_before_ms.max(now_ms))
-        .execute(&mut *conn)
         .await?;
-        let inserted = done.rows_affected() > 0;
         if inserted
             && env.channel == Channel::Device
             && let Some(alert_id) = &env.alert_id
@@ -292,27 +279,19 @@ impl Outbox {
             // not acknowledged yet: resending the older would show it after the newer.
             // (A repeated press's "received" does not replace the first: each press is
             // answered.)
-            let pending = sqlx::query(
-                "SELECT id, payload FROM outbox \
-                 WHERE channel = $1 AND alert_id = $2 AND address = $3 AND state = 'pending'",
+            let pending = store::pending_outbox_payloads(
+                conn,
+                Channel::Device.as_str(),
+                alert_id,
+                &env.address,
             )
-            .bind(Channel::Device.as_str())
-            .bind(alert_id)
-            .bind(&env.address)
-            .fetch_all(&mut *conn)
             .await?;
-            for r in &pending {
-                let payload: String = r.try_get("payload")?;
-                let older = serde_json::from_str(&payload).ok();
+            for (older_id, payload) in &pending {
+                let older = serde_json::from_str(payload).ok();
                 if older.as_ref().and_then(command_kind) != Some(CommandKind::AlertReceived) {
                     continue;
                 }
-                sqlx::query(
-                    "UPDATE outbox SET state = 'superseded' WHERE id = $1 AND state = 'pending'",
-                )
-                .bind(r.try_get::<String, _>("id")?)
-                .execute(&mut *conn)
-                .await?;
+                store::supersede_outbox_entry(conn, older_id).await?;
             }
         }
         Ok(inserted)
@@ -321,21 +300,13 @@ impl Outbox {
     /// Marks pending notifications of `alert_id` with one of `purposes` as superseded
     /// (a call to act on an alert that someone already took). Returns how many.
     pub async fn supersede(
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         alert_id: &str,
         purposes: &[&str],
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64, StoreError> {
         let mut n = 0;
         for p in purposes {
-            n += sqlx::query(
-                "UPDATE outbox SET state = 'superseded' \
-                 WHERE alert_id = $1 AND state = 'pending' AND purpose = $2",
-            )
-            .bind(alert_id)
-            .bind(*p)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+            n += store::supersede_outbox_purpose(conn, alert_id, p).await?;
         }
         Ok(n)
     }
@@ -353,60 +324,24 @@ impl Outbox {
     }
 
     /// Every stored notification, optionally of one alert, oldest first.
-    pub async fn rows(&self, alert_id: Option<&str>) -> Result<Vec<OutboxRow>, sqlx::Error> {
-        let rows = match alert_id {
-            Some(a) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM outbox WHERE alert_id = $1 ORDER BY created_ms, id"
-                )))
-                .bind(a)
-                .fetch_all(self.store.pool())
-                .await?
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM outbox ORDER BY created_ms, id"
-                )))
-                .fetch_all(self.store.pool())
-                .await?
-            }
-        };
-        rows.iter().map(OutboxRow::from_row).collect()
+    pub async fn rows(&self, alert_id: Option<&str>) -> Result<Vec<OutboxRow>, StoreError> {
+        let entries = self.store.outbox_entries(alert_id).await?;
+        Ok(entries.into_iter().map(OutboxRow::from_entry).collect())
     }
 
     /// Delivers every due notification (of `channel`, or all) once. Returns how many
     /// were attempted.
-    pub async fn deliver_due(&self, channel: Option<Channel>) -> Result<usize, sqlx::Error> {
+    pub async fn deliver_due(&self, channel: Option<Channel>) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
-        let rows = match channel {
-            Some(c) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND channel = $1 \
-                     AND next_attempt_ms <= $2 ORDER BY critical DESC, next_attempt_ms, id LIMIT $3"
-                )))
-                .bind(c.as_str())
-                .bind(now)
-                .bind(BATCH)
-                .fetch_all(self.store.pool())
-                .await?
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' \
-                     AND next_attempt_ms <= $1 ORDER BY critical DESC, next_attempt_ms, id LIMIT $2"
-                )))
-                .bind(now)
-                .bind(BATCH)
-                .fetch_all(self.store.pool())
-                .await?
-            }
-        };
-        let rows: Vec<OutboxRow> = rows
-            .iter()
-            .map(OutboxRow::from_row)
-            .collect::<Result<_, _>>()?;
+        let rows: Vec<OutboxRow> = self
+            .store
+            .outbox_due(channel.map(|c| c.as_str()), now, BATCH)
+            .await?
+            .into_iter()
+            .map(OutboxRow::from_entry)
+            .collect();
         let n = rows.len();
-        let results: Vec<Result<(), sqlx::Error>> = futures::stream::iter(rows)
+        let results: Vec<Result<(), StoreError>> = futures::stream::iter(rows)
             .map(|r| self.deliver_one(r))
             .buffer_unordered(self.cfg.concurrency.max(1))
             .collect()
@@ -414,31 +349,20 @@ impl Outbox {
         for r in results {
             r?;
         }
-        if let Ok(row) = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")
-            .fetch_one(self.store.pool())
-            .await
-        {
-            self.metrics
-                .pending
-                .set(row.try_get::<i64, _>("n").unwrap_or(0));
+        if let Ok(pending) = self.store.outbox_pending().await {
+            self.metrics.pending.set(pending);
         }
         Ok(n)
     }
 
-    async fn deliver_one(&self, mut row: OutboxRow) -> Result<(), sqlx::Error> {
+    async fn deliver_one(&self, mut row: OutboxRow) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let lease = now + (self.cfg.lease_s.max(1) as i64) * 1000;
-        let claimed = sqlx::query(
-            "UPDATE outbox SET next_attempt_ms = $1, attempts = attempts + 1 \
-             WHERE id = $2 AND state = 'pending' AND next_attempt_ms = $3",
-        )
-        .bind(lease)
-        .bind(&row.id)
-        .bind(row.next_attempt_ms)
-        .execute(self.store.pool())
-        .await?
-        .rows_affected();
-        if claimed == 0 {
+        let claimed = self
+            .store
+            .claim_outbox_entry(&row.id, row.next_attempt_ms, lease)
+            .await?;
+        if !claimed {
             return Ok(());
         }
         row.attempts += 1;
@@ -460,14 +384,7 @@ impl Outbox {
         let done_ms = self.clock.now_ms();
         match result {
             Ok(()) => {
-                sqlx::query(
-                    "UPDATE outbox SET state = 'sent', sent_ms = $1, last_error = NULL \
-                     WHERE id = $2 AND state = 'pending'",
-                )
-                .bind(done_ms)
-                .bind(&row.id)
-                .execute(self.store.pool())
-                .await?;
+                self.store.outbox_sent(&row.id, done_ms).await?;
                 self.count(row.channel, SendOutcome::Delivered);
                 debug!("notification delivered");
                 if let Some(h) = &self.hook {
@@ -488,14 +405,7 @@ impl Outbox {
                 let exhausted =
                     self.cfg.max_attempts > 0 && row.attempts >= i64::from(self.cfg.max_attempts);
                 if matches!(e, NotifyError::Permanent(..)) || exhausted {
-                    sqlx::query(
-                        "UPDATE outbox SET state = 'failed', last_error = $1 \
-                         WHERE id = $2 AND state = 'pending'",
-                    )
-                    .bind(reason.as_str())
-                    .bind(&row.id)
-                    .execute(self.store.pool())
-                    .await?;
+                    self.store.outbox_failed(&row.id, reason.as_str()).await?;
                     self.count(row.channel, SendOutcome::Failed);
                     warn!(error = %e, "notification failed for good");
                     if let Some(h) = &self.hook {
@@ -510,15 +420,9 @@ impl Outbox {
                         _ => u32::try_from(row.attempts).unwrap_or(u32::MAX),
                     };
                     let next = done_ms + self.cfg.backoff(attempts).as_millis() as i64;
-                    sqlx::query(
-                        "UPDATE outbox SET next_attempt_ms = $1, last_error = $2 \
-                         WHERE id = $3 AND state = 'pending'",
-                    )
-                    .bind(next)
-                    .bind(reason.as_str())
-                    .bind(&row.id)
-                    .execute(self.store.pool())
-                    .await?;
+                    self.store
+                        .outbox_retry(&row.id, next, reason.as_str())
+                        .await?;
                     if reason == super::FailReason::AwaitingAck {
                         self.count(row.channel, SendOutcome::AwaitingAck);
                         debug!(device_id = %row.address, retry_in_ms = next - done_ms, "command sent; awaiting the device's acknowledgement");
@@ -540,14 +444,8 @@ impl Outbox {
     }
 
     /// The next time a pending notification of `channel` is due.
-    async fn next_due(&self, channel: Channel) -> Result<Option<i64>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT MIN(next_attempt_ms) AS t FROM outbox WHERE state = 'pending' AND channel = $1",
-        )
-        .bind(channel.as_str())
-        .fetch_one(self.store.pool())
-        .await?;
-        row.try_get::<Option<i64>, _>("t")
+    async fn next_due(&self, channel: Channel) -> Result<Option<i64>, StoreError> {
+        self.store.outbox_next_due(channel.as_str()).await
     }
 
     /// Starts one sender lane per channel.
@@ -564,17 +462,11 @@ impl Outbox {
     /// restart (a command the previous process sent may have died with its broker) must
     /// not hold back the elder's feedback. Run once when the lanes start, before this
     /// process claims anything.
-    async fn release_device_commands(&self) -> Result<u64, sqlx::Error> {
+    async fn release_device_commands(&self) -> Result<u64, StoreError> {
         let now = self.clock.now_ms();
-        Ok(sqlx::query(
-            "UPDATE outbox SET next_attempt_ms = $1 \
-             WHERE state = 'pending' AND channel = $2 AND next_attempt_ms > $1",
-        )
-        .bind(now)
-        .bind(Channel::Device.as_str())
-        .execute(self.store.pool())
-        .await?
-        .rows_affected())
+        self.store
+            .outbox_due_now(Channel::Device.as_str(), now)
+            .await
     }
 
     /// The host clock was stepped: moves every pending row's next attempt (and every
@@ -588,17 +480,10 @@ impl Outbox {
         if step == 0 {
             return;
         }
-        match sqlx::query(
-            "UPDATE outbox SET next_attempt_ms = next_attempt_ms + $1 WHERE state = 'pending'",
-        )
-        .bind(step)
-        .execute(self.store.pool())
-        .await
-        {
-            Ok(r) => warn!(
+        match self.store.shift_outbox_pending(step).await {
+            Ok(rows) => warn!(
                 step_ms = step,
-                rows = r.rows_affected(),
-                "host clock stepped: pending notifications moved with it"
+                rows, "host clock stepped: pending notifications moved with it"
             ),
             Err(e) => {
                 warn!(step_ms = step, error = %e, "pending notifications not moved after a clock step; retrying");
@@ -782,11 +667,7 @@ mod tests {
         let (o, _) = outbox(dir.path(), Answer(|| Ok(()))).await;
         enqueue(&o, &command("a1/d1/received", "a1", "d1")).await;
         // A claim (or a long backoff) left by a process that was killed.
-        sqlx::query("UPDATE outbox SET next_attempt_ms = $1")
-            .bind(NOW + 60_000)
-            .execute(o.store.pool())
-            .await
-            .unwrap();
+        o.store.set_outbox_next_attempt(NOW + 60_000).await.unwrap();
         assert_eq!(o.release_device_commands().await.unwrap(), 1);
         assert_eq!(o.deliver_due(Some(Channel::Device)).await.unwrap(), 1);
         assert_eq!(o.rows(None).await.unwrap()[0].state, "sent");

@@ -157,3 +157,35 @@ impl Store {
         row.as_ref().map(device_row).transpose()
     }
 }
+
+/// A device registered under a Zigbee2MQTT name (or a bridge under its path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZigbeeNameRow {
+    /// Device id.
+    pub device_id: String,
+    /// Zigbee2MQTT name, or the bridge's path.
+    pub zigbee_name: String,
+    /// Kind.
+    pub kind: String,
+}
+
+impl Store {
+    /// Every registered device that has a Zigbee2MQTT name.
+    pub async fn zigbee_names(&self) -> Result<Vec<ZigbeeNameRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.device_id, p.zigbee_name, d.kind FROM device_provision p \
+             JOIN devices d ON d.id = p.device_id WHERE p.zigbee_name IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ZigbeeNameRow {
+                    device_id: r.try_get("device_id")?,
+                    zigbee_name: r.try_get("zigbee_name")?,
+                    kind: r.try_get("kind")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,12 +1,15 @@
 //! The history tables: raw points (`history_points`), the hours whose aggregate must be
-//! redone (`history_dirty_hours`), what history last wrote per device
-//! (`history_device_state`) and its named positions (`history_cursor`). The history
-//! writer turns journal events into one [`HistoryWrite`] at a time; on SQLite it goes
-//! through the hot-path writer thread like the journal's commits.
+//! redone (`history_dirty_hours`), the hourly aggregates (`history_hourly`), what history
+//! last wrote per device (`history_device_state`) and its named positions
+//! (`history_cursor`). The history writer turns journal events into one [`HistoryWrite`]
+//! at a time; on SQLite it goes through the hot-path writer thread like the journal's
+//! commits. Aggregation of closed hours, retention and the time-series sink's reads of
+//! its backlog are here too; the dashboard's review queries are in `history_query.rs`.
 
 use std::sync::Arc;
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Backend, Store, StoreError, Upsert, pieces};
 
@@ -205,7 +208,7 @@ impl Store {
 }
 
 /// The value of cursor `name` through `db` (a pool or an open transaction).
-pub(crate) async fn get_cursor<'e, E>(db: E, name: &str) -> Result<Option<i64>, sqlx::Error>
+async fn get_cursor<'e, E>(db: E, name: &str) -> Result<Option<i64>, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -217,7 +220,7 @@ where
 }
 
 /// Sets cursor `name` through `db` (a pool or an open transaction).
-pub(crate) async fn set_cursor<'e, E>(db: E, name: &str, value: i64) -> Result<(), sqlx::Error>
+async fn set_cursor<'e, E>(db: E, name: &str, value: i64) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -228,4 +231,292 @@ where
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// The counts of one hourly aggregate, in the order of the `history_hourly` columns
+/// `events, motion, door_open, help, fall, gas_alarm, active_minutes`.
+pub type ActivityCounts = [i64; 7];
+
+/// Reads the seven count columns of a `history_hourly` row.
+pub(super) fn activity_counts(r: &AnyRow) -> Result<ActivityCounts, sqlx::Error> {
+    Ok([
+        r.try_get("events")?,
+        r.try_get("motion")?,
+        r.try_get("door_open")?,
+        r.try_get("help")?,
+        r.try_get("fall")?,
+        r.try_get("gas_alarm")?,
+        r.try_get("active_minutes")?,
+    ])
+}
+
+/// One raw point of an hour, as aggregation reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourPointRow {
+    /// Measurement.
+    pub measurement: String,
+    /// Field.
+    pub field: String,
+    /// Value.
+    pub value: f64,
+    /// Time (ms, UTC).
+    pub at_ms: i64,
+}
+
+/// A dirty household hour that aggregation has dealt with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedHour {
+    /// Household.
+    pub household_id: String,
+    /// Start of the hour (ms, UTC).
+    pub hour_ms: i64,
+    /// The new aggregate and its version, or None when none is written (its raw points
+    /// are past retention): the hour's dirty mark is cleared either way.
+    pub aggregate: Option<(i64, ActivityCounts)>,
+}
+
+/// One stored point as the time-series sink reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolPointRow {
+    /// Point id.
+    pub point_id: i64,
+    /// Time (ms, UTC).
+    pub at_ms: i64,
+    /// Tag `household`.
+    pub household_id: Option<String>,
+    /// Tag `device`.
+    pub device_id: String,
+    /// Tag `room`.
+    pub room: Option<String>,
+    /// Tag `kind`.
+    pub kind: String,
+    /// Measurement.
+    pub measurement: String,
+    /// Field.
+    pub field: String,
+    /// Value.
+    pub value: f64,
+}
+
+/// One hourly aggregate as the time-series sink reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolHourlyRow {
+    /// Household.
+    pub household_id: String,
+    /// Start of the hour (ms, UTC).
+    pub hour_ms: i64,
+    /// Version (an id of the point sequence).
+    pub version: i64,
+    /// The counts.
+    pub counts: ActivityCounts,
+}
+
+/// Aggregation of closed hours (`history_dirty_hours` → `history_hourly`).
+impl Store {
+    /// Dirty household hours that started at or before `last_closed_ms`, oldest first,
+    /// at most `limit`.
+    pub async fn dirty_hours_due(
+        &self,
+        last_closed_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT household_id, hour_ms FROM history_dirty_hours WHERE hour_ms <= $1 \
+             ORDER BY hour_ms LIMIT $2",
+        )
+        .bind(last_closed_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The raw points of `household` in `from_ms..to_ms`.
+    pub async fn household_points(
+        &self,
+        household: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<HourPointRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT measurement, field, value, at_ms FROM history_points \
+             WHERE household_id = $1 AND at_ms >= $2 AND at_ms < $3",
+        )
+        .bind(household)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HourPointRow {
+                    measurement: r.try_get("measurement")?,
+                    field: r.try_get("field")?,
+                    value: r.try_get("value")?,
+                    at_ms: r.try_get("at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// In one transaction: writes (or overwrites) the aggregate of each hour of `done`
+    /// that has one, clears the dirty mark of every hour of `done`, and sets cursor
+    /// `next_id` to `next_id`.
+    pub async fn close_hours(&self, done: &[ClosedHour], next_id: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for h in done {
+            if let Some((version, v)) = &h.aggregate {
+                sqlx::query(
+                    "INSERT INTO history_hourly (household_id, hour_ms, version, events, motion, door_open, \
+                     help, fall, gas_alarm, active_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (household_id, hour_ms) DO UPDATE SET version = excluded.version, \
+                     events = excluded.events, motion = excluded.motion, door_open = excluded.door_open, \
+                     help = excluded.help, fall = excluded.fall, gas_alarm = excluded.gas_alarm, \
+                     active_minutes = excluded.active_minutes",
+                )
+                .bind(&h.household_id)
+                .bind(h.hour_ms)
+                .bind(*version)
+                .bind(v[0])
+                .bind(v[1])
+                .bind(v[2])
+                .bind(v[3])
+                .bind(v[4])
+                .bind(v[5])
+                .bind(v[6])
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("DELETE FROM history_dirty_hours WHERE household_id = $1 AND hour_ms = $2")
+                .bind(&h.household_id)
+                .bind(h.hour_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        set_cursor(&mut *tx, CURSOR_NEXT_ID, next_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Retention: deleting points and aggregates past their age, in small batches.
+impl Store {
+    /// Deletes up to `limit` raw points of `measurement` older than `before_ms` whose id
+    /// is at most `protect_above` (the sink has them). Returns how many.
+    pub async fn prune_points(
+        &self,
+        measurement: &str,
+        before_ms: i64,
+        protect_above: i64,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM history_points WHERE point_id IN (SELECT point_id FROM history_points \
+             WHERE measurement = $1 AND at_ms < $2 AND point_id <= $3 LIMIT $4)",
+        )
+        .bind(measurement)
+        .bind(before_ms)
+        .bind(protect_above)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Up to `limit` (household, hour) keys of aggregates older than `before_ms` whose
+    /// version is at most `protect_above`, oldest first.
+    pub async fn hourly_past(
+        &self,
+        before_ms: i64,
+        protect_above: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT household_id, hour_ms FROM history_hourly WHERE hour_ms < $1 AND version <= $2 \
+             ORDER BY hour_ms LIMIT $3",
+        )
+        .bind(before_ms)
+        .bind(protect_above)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes the aggregates of `keys` (household, hour) in one transaction.
+    pub async fn delete_hourly(&self, keys: &[(String, i64)]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for (h, hour) in keys {
+            sqlx::query("DELETE FROM history_hourly WHERE household_id = $1 AND hour_ms = $2")
+                .bind(h)
+                .bind(*hour)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// What the time-series sink reads back: everything above its cursor, in id order.
+impl Store {
+    /// Up to `limit` raw points with `after < point_id <= upto`, in id order.
+    pub async fn spool_points(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<SpoolPointRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT point_id, at_ms, household_id, device_id, room, kind, measurement, field, value \
+             FROM history_points WHERE point_id > $1 AND point_id <= $2 ORDER BY point_id LIMIT $3",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SpoolPointRow {
+                    point_id: r.try_get("point_id")?,
+                    at_ms: r.try_get("at_ms")?,
+                    household_id: r.try_get("household_id")?,
+                    device_id: r.try_get("device_id")?,
+                    room: r.try_get("room")?,
+                    kind: r.try_get("kind")?,
+                    measurement: r.try_get("measurement")?,
+                    field: r.try_get("field")?,
+                    value: r.try_get("value")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` hourly aggregates with `after < version <= upto`, in version order.
+    pub async fn spool_hourly(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<SpoolHourlyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT household_id, hour_ms, version, events, motion, door_open, help, fall, gas_alarm, \
+             active_minutes FROM history_hourly WHERE version > $1 AND version <= $2 \
+             ORDER BY version LIMIT $3",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SpoolHourlyRow {
+                    household_id: r.try_get("household_id")?,
+                    hour_ms: r.try_get("hour_ms")?,
+                    version: r.try_get("version")?,
+                    counts: activity_counts(r)?,
+                })
+            })
+            .collect()
+    }
 }

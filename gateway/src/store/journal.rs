@@ -36,6 +36,19 @@ pub struct EventRow {
     pub body: String,
 }
 
+/// A stored event as a restarting adapter reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentEventRow {
+    /// Event kind.
+    pub kind: String,
+    /// The event body as JSON.
+    pub body: String,
+    /// Sequence number.
+    pub seq: i64,
+    /// When the gateway received it.
+    pub received_ms: i64,
+}
+
 /// Sequence state of a device in one boot epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeqRow {
@@ -225,10 +238,15 @@ impl Store {
 
     /// The next free journal position.
     pub async fn next_journal_id(&self) -> Result<i64, StoreError> {
+        Ok(self.last_journal_id().await? + 1)
+    }
+
+    /// The highest journal position taken (0 while the journal is empty).
+    pub async fn last_journal_id(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(journal_id), 0) AS m FROM events")
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get::<i64, _>("m")? + 1)
+        Ok(row.try_get::<i64, _>("m")?)
     }
 
     /// The next `limit` events above journal position `after`, in journal order, as
@@ -414,6 +432,35 @@ impl Store {
                     temp_dc: r.try_get("temp_dc")?,
                     online: r.try_get("online")?,
                     status_ms: r.try_get("status_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The last `limit` stored events of `device_id` in boot epoch `boot`, highest seq
+    /// first.
+    pub async fn latest_events_of(
+        &self,
+        device_id: &str,
+        boot: i64,
+        limit: i64,
+    ) -> Result<Vec<RecentEventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, body, seq, received_ms FROM events WHERE device_id = $1 AND boot = $2 \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(device_id)
+        .bind(boot)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecentEventRow {
+                    kind: r.try_get("kind")?,
+                    body: r.try_get("body")?,
+                    seq: r.try_get("seq")?,
+                    received_ms: r.try_get("received_ms")?,
                 })
             })
             .collect()

@@ -6,8 +6,11 @@ mod detector;
 mod devices;
 mod health;
 mod history;
+mod history_query;
 mod journal;
+mod outbox;
 mod sqlite_writer;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,13 +19,24 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
-pub use devices::{DeviceRow, NewDevice, NewHousehold};
+pub use devices::{DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow};
 pub use history::{
-    CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, DeviceStateRow, HistoryPoint, HistoryWrite,
+    ActivityCounts, CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, ClosedHour, DeviceStateRow,
+    HistoryPoint, HistoryWrite, HourPointRow, SpoolHourlyRow, SpoolPointRow,
 };
-pub(crate) use history::{get_cursor, set_cursor};
+pub use history_query::{Buckets, PointFilter, SeriesRow};
 pub(crate) use journal::pieces;
-pub use journal::{CommitBatch, EventRow, HealthRow, JournalRow, SeqRow, StatusRow};
+pub use journal::{
+    CommitBatch, EventRow, HealthRow, JournalRow, RecentEventRow, SeqRow, StatusRow,
+};
+pub use outbox::{
+    NewOutboxEntry, OutboxEntry, insert_outbox, pending_outbox_payloads, supersede_outbox_entry,
+    supersede_outbox_purpose,
+};
+
+/// A connection of the store, or an open transaction of it (`&mut *tx`): what the
+/// functions that run inside their caller's transaction take.
+pub type Conn = sqlx::AnyConnection;
 
 /// Which engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +204,12 @@ impl Store {
                 );
             }
         }
+    }
+
+    /// Whether the store answers a trivial query (the readiness check of `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The engine behind the store.

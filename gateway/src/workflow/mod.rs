@@ -66,7 +66,7 @@ use crate::clock::SharedClock;
 use crate::detect::{DetectHandle, HouseholdMode};
 use crate::notify::{DownlinkCommands, Notifiers, Outbox};
 use crate::signal::Signal;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// How many alert changes [`WorkflowHandle::alert_changes`] keeps for a slow receiver.
@@ -137,7 +137,13 @@ pub enum WorkflowError {
     Conflict(String),
     /// The database failed.
     #[error("store: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for WorkflowError {
+    fn from(e: sqlx::Error) -> Self {
+        WorkflowError::Store(StoreError::Sql(e))
+    }
 }
 
 /// Sets household modes (detection owns them); a trait so that the workflow runs
