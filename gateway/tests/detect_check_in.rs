@@ -1,8 +1,9 @@
-//! The check-in before a silence alert, end to end: two homes go quiet; the gateway asks
-//! each elder on the help button (`check_in` command over MQTT); one answers with a press
-//! (`help ok`), the other does not. The one who answered gets no alert and no help
-//! alert, and the prompt is switched off; the other gets the inactivity alert one
-//! check-in later, saying that the elder was asked. On an accelerated clock (10×), with
+//! The check-in before a silence alert, end to end: three homes go quiet; the gateway
+//! asks each elder on the help button or the pendant (`check_in` command over MQTT); two
+//! answer with a press (`help ok`: one on a help button, one on a pendant), the third
+//! does not. Those who answered get no alert and no help alert, and the prompt is
+//! switched off; the other gets the inactivity alert one check-in later, saying that the
+//! elder was asked. On an accelerated clock (10×), with
 //! one-minute thresholds and a one-minute check-in.
 
 mod common;
@@ -32,11 +33,15 @@ async fn an_elder_who_answers_the_check_in_gets_no_alert_and_one_who_does_not_do
     config.detect.check_in_s = 60;
     let clock = SimClock::new(MORNING, 10.0);
     let gw = common::start_on(config, Arc::new(clock)).await;
-    for hh in ["ck-yes", "ck-no"] {
+    for (hh, asked_on) in [
+        ("ck-yes", "help"),
+        ("ck-no", "help"),
+        ("ck-pendant", "pendant"),
+    ] {
         let pir = format!("{hh}-pir");
-        let help = format!("{hh}-help");
-        common::register(&gw, hh, &[(&pir, "motion"), (&help, "help")]).await;
-        for (id, kind) in [(&pir, "motion"), (&help, "help")] {
+        let help = format!("{hh}-{asked_on}");
+        common::register(&gw, hh, &[(&pir, "motion"), (&help, asked_on)]).await;
+        for (id, kind) in [(&pir, "motion"), (&help, asked_on)] {
             gw.detect
                 .device_registered(hh, id, kind, Some("living"))
                 .await
@@ -46,32 +51,35 @@ async fn an_elder_who_answers_the_check_in_gets_no_alert_and_one_who_does_not_do
     let mut tap = gw.detect.tap();
     let addr = gw.mqtt_addr;
     let mut yes_help = RawDevice::connect("ck-yes-help", addr).await;
+    let mut pendant = RawDevice::connect("ck-pendant-pendant", addr).await;
     let no_help = RawDevice::connect("ck-no-help", addr).await;
     let mut pirs = Vec::new();
-    for hh in ["ck-yes", "ck-no"] {
+    for hh in ["ck-yes", "ck-no", "ck-pendant"] {
         let pir = RawDevice::connect(&format!("{hh}-pir"), addr).await;
         pir.event(1, 1, 1, clock.now_ms(), EventBody::Motion).await;
         pirs.push(pir);
     }
 
-    // The gateway asks the elder of ck-yes; the press answers.
-    let ask = tokio::time::timeout(Duration::from_secs(60), yes_help.commands.recv())
-        .await
-        .expect("a check-in within a minute of real time")
-        .expect("command channel open");
-    assert_eq!(ask.cmd, CommandKind::CheckIn);
-    assert_eq!((ask.on, ask.duration_s), (Some(true), Some(60)));
-    yes_help
-        .event(
-            1,
-            1,
-            1,
-            clock.now_ms(),
-            EventBody::Help {
-                act: HelpAction::Ok,
-            },
-        )
-        .await;
+    // The gateway asks the elders of ck-yes and ck-pendant; each press answers.
+    for device in [&mut yes_help, &mut pendant] {
+        let ask = tokio::time::timeout(Duration::from_secs(60), device.commands.recv())
+            .await
+            .expect("a check-in within a minute of real time")
+            .expect("command channel open");
+        assert_eq!(ask.cmd, CommandKind::CheckIn);
+        assert_eq!((ask.on, ask.duration_s), (Some(true), Some(60)));
+        device
+            .event(
+                1,
+                1,
+                1,
+                clock.now_ms(),
+                EventBody::Help {
+                    act: HelpAction::Ok,
+                },
+            )
+            .await;
+    }
     drop(no_help);
 
     // Until ck-no's alert: every signal of both homes.
@@ -107,19 +115,21 @@ async fn an_elder_who_answers_the_check_in_gets_no_alert_and_one_who_does_not_do
         [SignalAction::Raise, SignalAction::Cancel],
         "asked, not answered"
     );
-    assert_eq!(
-        of("ck-yes", AlertKind::CheckIn)[..2],
-        [SignalAction::Raise, SignalAction::Clear],
-        "asked, answered"
-    );
-    assert!(
-        of("ck-yes", AlertKind::Inactivity).is_empty(),
-        "answered: no warning, no alert"
-    );
-    assert!(
-        of("ck-yes", AlertKind::Help).is_empty(),
-        "the answer is not a call for help"
-    );
+    for hh in ["ck-yes", "ck-pendant"] {
+        assert_eq!(
+            of(hh, AlertKind::CheckIn)[..2],
+            [SignalAction::Raise, SignalAction::Clear],
+            "{hh}: asked, answered"
+        );
+        assert!(
+            of(hh, AlertKind::Inactivity).is_empty(),
+            "{hh}: answered: no warning, no alert"
+        );
+        assert!(
+            of(hh, AlertKind::Help).is_empty(),
+            "{hh}: the answer is not a call for help"
+        );
+    }
     // The answered prompt is switched off on the button.
     let off = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
@@ -154,7 +164,7 @@ async fn an_elder_who_answers_the_check_in_gets_no_alert_and_one_who_does_not_do
                 .await
                 .unwrap()
                 .get("n");
-        if n >= 2 && raised >= 1 {
+        if n >= 3 && raised >= 1 {
             break;
         }
         assert!(
@@ -172,8 +182,10 @@ async fn an_elder_who_answers_the_check_in_gets_no_alert_and_one_who_does_not_do
             .map(|r| (r.get("household_id"), r.get("kind")))
             .collect();
     assert!(
-        !alerts.iter().any(|(h, _)| h == "ck-yes"),
-        "no alert for ck-yes: {alerts:?}"
+        !alerts
+            .iter()
+            .any(|(h, _)| h == "ck-yes" || h == "ck-pendant"),
+        "no alert for those who answered: {alerts:?}"
     );
     assert!(alerts.contains(&("ck-no".into(), "inactivity".into())));
     let actions: Vec<(String, String)> = sqlx::query(
@@ -188,6 +200,8 @@ async fn an_elder_who_answers_the_check_in_gets_no_alert_and_one_who_does_not_do
     for want in [
         ("ck-yes", "check_in.ask"),
         ("ck-yes", "check_in.answered"),
+        ("ck-pendant", "check_in.ask"),
+        ("ck-pendant", "check_in.answered"),
         ("ck-no", "check_in.ask"),
         ("ck-no", "check_in.unanswered"),
     ] {

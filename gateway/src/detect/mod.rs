@@ -97,10 +97,11 @@ pub fn senses_activity(kind: &str) -> bool {
     )
 }
 
-/// Whether the elder can answer a check-in on a device of this kind (a help button;
-/// the pendant's own firmware does not take the command yet).
+/// Whether the elder can answer a check-in on a device of this kind: a help button or a
+/// pendant (both run the device core, which shows the prompt and sends a press as
+/// `help ok`).
 pub fn answers_check_in(kind: &str) -> bool {
-    kind == "help"
+    matches!(kind, "help" | "pendant")
 }
 
 /// What the dashboard shows of a household's detector state.

@@ -80,9 +80,10 @@ pub struct DetectConfig {
     /// How often the detector's state is written to the store, in seconds.
     pub snapshot_interval_s: u32,
     /// Before a silence alert (its warning or the alert itself), the elder is asked on
-    /// the home's help button for this long, in seconds: a press or any sign of life
-    /// answers, and no alert follows; without an answer the alert comes this much later.
-    /// Households without a help button are not asked. 0: never ask.
+    /// the home's help button or pendant for this long, in seconds: a press or any sign
+    /// of life answers, and no alert follows; without an answer the alert comes this much
+    /// later.
+    /// Households without a help button or pendant are not asked. 0: never ask.
     pub check_in_s: u32,
 }
 

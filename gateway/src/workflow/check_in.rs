@@ -23,9 +23,6 @@ use super::{Actor, SignalOutcome, WorkflowError, WorkflowHandle};
 use crate::notify::{Channel, Envelope, Outbox};
 use crate::signal::{Signal, SignalAction};
 
-/// The device kinds that take a check-in.
-const CHECK_IN_KINDS: [&str; 1] = ["help"];
-
 impl WorkflowHandle {
     /// Applies a check-in signal (see the module documentation).
     pub(crate) async fn check_in(&self, s: &Signal) -> Result<SignalOutcome, WorkflowError> {
@@ -39,16 +36,14 @@ impl WorkflowHandle {
         };
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
-        let mut devices = Vec::new();
-        for kind in CHECK_IN_KINDS {
-            let rows = sqlx::query(
-                "SELECT id FROM devices WHERE household_id = $1 AND kind = $2 ORDER BY id",
-            )
+        // The household's devices the elder can answer on (one list: detection's).
+        let rows = sqlx::query("SELECT id, kind FROM devices WHERE household_id = $1 ORDER BY id")
             .bind(household)
-            .bind(kind)
             .fetch_all(&mut *tx)
             .await?;
-            for r in rows {
+        let mut devices = Vec::new();
+        for r in rows {
+            if crate::detect::answers_check_in(&r.try_get::<String, _>("kind")?) {
                 devices.push(r.try_get::<String, _>("id")?);
             }
         }
