@@ -80,7 +80,8 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"] \
             and "anxin-gateway" in m["package_id"]:
         print(m["executable"])')
-((${#GATEWAY_TESTS[@]} > 10)) || { echo "gateway test binaries not found" >&2; exit 1; }
+# The library's unit tests and the integration tests (one binary, tests/integration.rs).
+((${#GATEWAY_TESTS[@]} >= 2)) || { echo "gateway test binaries not found" >&2; exit 1; }
 (
   failed=0
   for t in "${GATEWAY_TESTS[@]}"; do

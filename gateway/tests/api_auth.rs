@@ -2,9 +2,8 @@
 //! flags, CSRF, login rate limiting, session expiry (idle and absolute, on a manual
 //! clock), logout, API tokens, and the counters.
 
-mod api_common;
-mod common;
-mod workflow_common;
+use crate::api_common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,9 +3,7 @@
 //! table `api/authz.rs` `RULES`. A route without a rule, a rule without a route, or a
 //! route that answers a role otherwise than its rule says fails this test.
 
-mod api_common;
-mod common;
-mod workflow_common;
+use crate::api_common;
 
 use std::collections::{BTreeSet, HashMap};
 

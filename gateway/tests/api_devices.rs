@@ -5,10 +5,9 @@
 //! device off live on the stream and raises no caseworker alert; work orders open and
 //! close; caseworkers are refused, and a technician of another committee sees nothing.
 
-mod api_common;
-mod common;
-mod provision_support;
-mod workflow_common;
+use crate::api_common;
+use crate::common;
+use crate::provision_support;
 
 use std::time::Duration;
 

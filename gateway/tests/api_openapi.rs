@@ -5,9 +5,7 @@
 //! Every operation must have at least one good and one bad case below, so a new
 //! endpoint without them fails this test.
 
-mod api_common;
-mod common;
-mod workflow_common;
+use crate::api_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,9 +3,8 @@
 //! every route that names it; every read of household data is in the audit trail; the
 //! live stream carries an alert to the caseworker responsible and not to another.
 
-mod api_common;
-mod common;
-mod workflow_common;
+use crate::api_common;
+use crate::common;
 
 use api_common::{Api, next_event, raise_help};
 use serde_json::json;

@@ -3,7 +3,7 @@
 //! manually, outside its event loop. Ignored by default; run it with
 //!
 //! ```text
-//! cargo test -p anxin-gateway --release --test broker_throughput -- --ignored --nocapture
+//! cargo test -p anxin-gateway --release --test integration broker_throughput:: -- --ignored --nocapture
 //! ```
 //!
 //! Knobs (environment):

@@ -2,7 +2,7 @@
 //! and within 60 s `/metrics` shows accepted events from 50 simulated homes and no
 //! rejects; SIGINT stops it cleanly within 5 s.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

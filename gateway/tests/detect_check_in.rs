@@ -6,7 +6,7 @@
 //! elder was asked. On an accelerated clock (10×), with
 //! one-minute thresholds and a one-minute check-in.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

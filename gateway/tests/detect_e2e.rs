@@ -2,7 +2,7 @@
 //! collapses, and the inactivity alert comes out of detection — through the firmware
 //! core, MQTT, the embedded broker, ingest and the store.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

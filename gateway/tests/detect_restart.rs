@@ -3,7 +3,7 @@
 //! (`anxin run`) on a warped clock (60× real time, fixed origins, so that both processes
 //! read the same time); the alerts are read from its store.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! long the help press took during the burst is printed: it shares the ingest queue with
 //! the burst today.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,7 @@
 //! - homes active before the backward step are not an hour late either;
 //! - an open help alert escalates at its real time after the press.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! alert, keep answering reads, and recover by itself when the space returns, with every
 //! event stored once. Needs root for the tmpfs mount (the test command runs as root).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! VictoriaMetrics exactly once: none missing, none doubled, per series and timestamp.
 //! The store is SQLite, or PostgreSQL when `ANXIN_TEST_POSTGRES` is set.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

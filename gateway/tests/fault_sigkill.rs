@@ -6,7 +6,7 @@
 //! one of the kills raised exactly one alert. The store is SQLite, or PostgreSQL when
 //! `ANXIN_TEST_POSTGRES` is set.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,9 +4,8 @@
 //! credentials that outlive a password, and references into another committee's
 //! records. Each test runs on SQLite, and on PostgreSQL with `ANXIN_TEST_POSTGRES`.
 
-mod api_common;
-mod common;
-mod workflow_common;
+use crate::api_common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! SIGKILL of the gateway. The store is SQLite, or PostgreSQL when `ANXIN_TEST_POSTGRES`
 //! is set.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! replayed, sequence jumps, payloads that are not UTF-8, sockets that never speak MQTT,
 //! password guessing.
 
-mod common;
+use crate::common;
 
 use anxin_firmware::wire::EventBody;
 use common::*;

@@ -1,7 +1,7 @@
 //! Retention on a running gateway: pruning removes only the points past retention, in
 //! small batches, while devices keep sending and being acknowledged.
 
-mod common;
+use crate::common;
 
 use anxin_firmware::wire::EventBody;
 use common::{RawDevice, WAIT, loopback_config, metric, now_ms, register, start};

@@ -3,7 +3,7 @@
 //! and an outage of the server under load, after which every point is there exactly once
 //! and the spool has drained, while the gateway went on ingesting and acknowledging.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! the device before the queued bulk is stored. Ordering is observed through the store's
 //! journal (positions are given in commit order), not through timing.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

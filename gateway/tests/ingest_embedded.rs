@@ -1,7 +1,7 @@
 //! Ingest through the embedded broker: devices → broker → gateway → rows in the store,
 //! with application-level acks back to the device only after the commit.
 
-mod common;
+use crate::common;
 
 use anxin_firmware::wire::{EventBody, HelpAction};
 use common::*;

@@ -2,7 +2,7 @@
 //! exactly once, every bad message is counted under its reason, and other devices'
 //! traffic flows on.
 
-mod common;
+use crate::common;
 
 use anxin_firmware::wire::{Channel, EventBody, topic};
 use common::*;

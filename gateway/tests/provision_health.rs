@@ -3,7 +3,7 @@
 //! from and a low battery get work orders, and those close by themselves when the device
 //! is back or has a new battery.
 
-mod provision_support;
+use crate::provision_support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! caseworker alert is raised, the test ends by itself, and a registered device that
 //! never reported is named in the report and gets a work order.
 
-mod provision_support;
+use crate::provision_support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

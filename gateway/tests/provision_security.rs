@@ -3,7 +3,7 @@
 //! listen to another, revocation and rotation take effect at once, and a revocation
 //! made by the CLI (another process, on the store) reaches the running gateway.
 
-mod provision_support;
+use crate::provision_support;
 
 use std::sync::Arc;
 use std::time::Duration;

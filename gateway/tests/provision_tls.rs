@@ -2,7 +2,7 @@
 //! made here with rcgen), and a provisioned device that connects with what its blob
 //! says — host, port, its secret, and the SHA-256 of the CA it must trust.
 
-mod provision_support;
+use crate::provision_support;
 
 use std::net::SocketAddr;
 use std::time::Duration;

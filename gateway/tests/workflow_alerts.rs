@@ -2,7 +2,7 @@
 //! what and when, what the device is told, what is refused, and what survives a
 //! restart.
 
-mod workflow_common;
+use crate::workflow_common;
 
 use anxin_firmware::wire::{AlertCause, CommandKind};
 use anxin_gateway::detect::HouseholdMode;

@@ -1,7 +1,7 @@
 //! 一日三问 and the figures: the morning list's order with households in every state,
 //! contacts, visit tasks, needs, coverage, KPIs and the daily jobs.
 
-mod workflow_common;
+use crate::workflow_common;
 
 use anxin_gateway::signal::{AlertKind, Severity, SignalAction};
 use anxin_gateway::workflow::{

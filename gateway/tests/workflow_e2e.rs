@@ -5,8 +5,8 @@
 //! acknowledgement → "acknowledged" on the device; a restart in the middle of an
 //! escalation; at-least-once delivery with duplicates recognisable by their key.
 
-mod common;
-mod workflow_common;
+use crate::common;
+use crate::workflow_common;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! as spreadsheets a committee can open, and the `anxin org import` / `anxin report`
 //! commands.
 
-mod workflow_common;
+use crate::workflow_common;
 
 use std::process::Command;
 

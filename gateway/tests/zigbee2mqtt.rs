@@ -3,7 +3,7 @@
 //! adapter, quirks included; then the same path end to end through a gateway whose
 //! embedded broker runs in production mode with a provisioned bridge.
 
-mod provision_support;
+use crate::provision_support;
 
 use std::time::Duration;
 
