@@ -276,7 +276,7 @@ async fn a_restart_in_the_middle_of_an_escalation_fires_the_next_step_at_its_tim
             .unwrap()
             .into_iter()
             .filter(|r| r.channel == anxin_gateway::notify::Channel::Webhook)
-            .map(|r| r.key)
+            .map(|r| r.stored.key)
             .collect();
     let unique: std::collections::HashSet<&String> = keys.iter().collect();
     assert_eq!(
@@ -591,18 +591,18 @@ async fn failed_deliveries_are_retried_with_backoff_under_the_same_idempotency_k
             .await
             .unwrap()
             .into_iter()
-            .find(|r| r.recipient_id.as_deref() == Some("cw1"))
+            .find(|r| r.stored.recipient_id.as_deref() == Some("cw1"))
             .unwrap();
-    assert_eq!(row.attempts, 1);
-    assert_eq!(row.last_error.as_deref(), Some("connect"));
-    assert!(row.next_attempt_ms > h.clock_now(), "backs off");
+    assert_eq!(row.stored.attempts, 1);
+    assert_eq!(row.stored.last_error.as_deref(), Some("connect"));
+    assert!(row.stored.next_attempt_ms > h.clock_now(), "backs off");
     h.advance(1);
     h.deliver().await;
     h.advance(2);
     h.deliver().await;
     let sent = h.to("cw1");
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].key, row.key);
+    assert_eq!(sent[0].key, row.stored.key);
     assert_eq!(sent[0].attempt, 3);
     assert_eq!(h.wf.alert(&id).await.unwrap().state, AlertState::Notified);
 }

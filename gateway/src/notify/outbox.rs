@@ -67,86 +67,46 @@ pub struct Envelope {
     pub not_before_ms: i64,
 }
 
-/// A stored notification.
+/// A stored notification as the notifiers see it: the store's row, with its channel and
+/// recipient parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
-    /// Row id.
-    pub id: String,
-    /// Idempotency key.
-    pub key: String,
-    /// Channel.
+    /// The row as stored.
+    pub stored: OutboxEntry,
+    /// Channel (an unknown name is read as a webhook).
     pub channel: Channel,
-    /// Recipient user id.
-    pub recipient_id: Option<String>,
     /// Recipient details.
     pub recipient: Option<Recipient>,
-    /// Address.
-    pub address: String,
-    /// Alert.
-    pub alert_id: Option<String>,
-    /// Purpose.
-    pub purpose: String,
-    /// Critical.
-    pub critical: bool,
-    /// Title.
-    pub title: String,
-    /// Text.
-    pub text: String,
-    /// Structured content (JSON).
-    pub payload: String,
-    /// `pending`, `sent`, `failed` or `superseded`.
-    pub state: String,
-    /// Attempts so far.
-    pub attempts: i64,
-    /// Written at.
-    pub created_ms: i64,
-    /// Next attempt (or lease end).
-    pub next_attempt_ms: i64,
-    /// Delivered at.
-    pub sent_ms: Option<i64>,
-    /// Reason of the last failure (closed list).
-    pub last_error: Option<String>,
 }
 
 impl OutboxRow {
-    fn from_entry(e: OutboxEntry) -> OutboxRow {
+    fn from_entry(stored: OutboxEntry) -> OutboxRow {
         OutboxRow {
-            id: e.id,
-            key: e.key,
-            channel: Channel::parse(&e.channel).unwrap_or(Channel::Webhook),
-            recipient_id: e.recipient_id,
-            recipient: e.recipient.and_then(|s| serde_json::from_str(&s).ok()),
-            address: e.address,
-            alert_id: e.alert_id,
-            purpose: e.purpose,
-            critical: e.critical,
-            title: e.title,
-            text: e.text,
-            payload: e.payload,
-            state: e.state,
-            attempts: e.attempts,
-            created_ms: e.created_ms,
-            next_attempt_ms: e.next_attempt_ms,
-            sent_ms: e.sent_ms,
-            last_error: e.last_error,
+            channel: Channel::parse(&stored.channel).unwrap_or(Channel::Webhook),
+            recipient: stored
+                .recipient
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+            stored,
         }
     }
 
     /// As the notifier sees it.
     pub fn notification(&self) -> Notification {
+        let e = &self.stored;
         Notification {
-            id: self.id.clone(),
-            key: self.key.clone(),
+            id: e.id.clone(),
+            key: e.key.clone(),
             channel: self.channel,
             recipient: self.recipient.clone(),
-            address: self.address.clone(),
-            alert_id: self.alert_id.clone(),
-            purpose: self.purpose.clone(),
-            critical: self.critical,
-            title: self.title.clone(),
-            text: self.text.clone(),
-            payload: serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null),
-            attempt: u32::try_from(self.attempts.max(1)).unwrap_or(u32::MAX),
+            address: e.address.clone(),
+            alert_id: e.alert_id.clone(),
+            purpose: e.purpose.clone(),
+            critical: e.critical,
+            title: e.title.clone(),
+            text: e.text.clone(),
+            payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+            attempt: u32::try_from(e.attempts.max(1)).unwrap_or(u32::MAX),
         }
     }
 }
@@ -360,18 +320,18 @@ impl Outbox {
         let lease = now + (self.cfg.lease_s.max(1) as i64) * 1000;
         let claimed = self
             .store
-            .claim_outbox_entry(&row.id, row.next_attempt_ms, lease)
+            .claim_outbox_entry(&row.stored.id, row.stored.next_attempt_ms, lease)
             .await?;
         if !claimed {
             return Ok(());
         }
-        row.attempts += 1;
+        row.stored.attempts += 1;
         let span = info_span!(
             "notify",
             channel = row.channel.as_str(),
-            alert_id = row.alert_id.as_deref().unwrap_or(""),
-            key = %row.key,
-            attempt = row.attempts
+            alert_id = row.stored.alert_id.as_deref().unwrap_or(""),
+            key = %row.stored.key,
+            attempt = row.stored.attempts
         );
         let result = match self.notifiers.get(&row.channel) {
             Some(n) if n.enabled() => n.send(&row.notification()).instrument(span.clone()).await,
@@ -384,7 +344,7 @@ impl Outbox {
         let done_ms = self.clock.now_ms();
         match result {
             Ok(()) => {
-                self.store.outbox_sent(&row.id, done_ms).await?;
+                self.store.outbox_sent(&row.stored.id, done_ms).await?;
                 self.count(row.channel, SendOutcome::Delivered);
                 debug!("notification delivered");
                 if let Some(h) = &self.hook {
@@ -402,10 +362,12 @@ impl Outbox {
                         reason,
                     })
                     .inc();
-                let exhausted =
-                    self.cfg.max_attempts > 0 && row.attempts >= i64::from(self.cfg.max_attempts);
+                let exhausted = self.cfg.max_attempts > 0
+                    && row.stored.attempts >= i64::from(self.cfg.max_attempts);
                 if matches!(e, NotifyError::Permanent(..)) || exhausted {
-                    self.store.outbox_failed(&row.id, reason.as_str()).await?;
+                    self.store
+                        .outbox_failed(&row.stored.id, reason.as_str())
+                        .await?;
                     self.count(row.channel, SendOutcome::Failed);
                     warn!(error = %e, "notification failed for good");
                     if let Some(h) = &self.hook {
@@ -417,15 +379,15 @@ impl Outbox {
                     // rather than after the backoff of the attempts so far.
                     let attempts = match reason {
                         super::FailReason::NotConnected => 1,
-                        _ => u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                        _ => u32::try_from(row.stored.attempts).unwrap_or(u32::MAX),
                     };
                     let next = done_ms + self.cfg.backoff(attempts).as_millis() as i64;
                     self.store
-                        .outbox_retry(&row.id, next, reason.as_str())
+                        .outbox_retry(&row.stored.id, next, reason.as_str())
                         .await?;
                     if reason == super::FailReason::AwaitingAck {
                         self.count(row.channel, SendOutcome::AwaitingAck);
-                        debug!(device_id = %row.address, retry_in_ms = next - done_ms, "command sent; awaiting the device's acknowledgement");
+                        debug!(device_id = %row.stored.address, retry_in_ms = next - done_ms, "command sent; awaiting the device's acknowledgement");
                     } else {
                         self.count(row.channel, SendOutcome::Retry);
                         warn!(error = %e, retry_in_ms = next - done_ms, "notification not delivered; will retry");
@@ -603,7 +565,7 @@ mod tests {
 
     fn states(rows: &[OutboxRow]) -> Vec<(&str, &str)> {
         rows.iter()
-            .map(|r| (r.key.as_str(), r.state.as_str()))
+            .map(|r| (r.stored.key.as_str(), r.stored.state.as_str()))
             .collect()
     }
 
@@ -645,12 +607,12 @@ mod tests {
         enqueue(&o, &command("a1/d1/received", "a1", "d1")).await;
         assert_eq!(o.deliver_due(Some(Channel::Device)).await.unwrap(), 1);
         let rows = o.rows(None).await.unwrap();
-        assert_eq!(rows[0].state, "pending");
-        assert_eq!(rows[0].last_error.as_deref(), Some("awaiting_ack"));
+        assert_eq!(rows[0].stored.state, "pending");
+        assert_eq!(rows[0].stored.last_error.as_deref(), Some("awaiting_ack"));
         assert!(
-            rows[0].next_attempt_ms <= NOW + 1_000,
+            rows[0].stored.next_attempt_ms <= NOW + 1_000,
             "first retry within a second: {}",
-            rows[0].next_attempt_ms - NOW
+            rows[0].stored.next_attempt_ms - NOW
         );
         let text = metrics.encode();
         assert!(
@@ -670,6 +632,6 @@ mod tests {
         o.store.set_outbox_next_attempt(NOW + 60_000).await.unwrap();
         assert_eq!(o.release_device_commands().await.unwrap(), 1);
         assert_eq!(o.deliver_due(Some(Channel::Device)).await.unwrap(), 1);
-        assert_eq!(o.rows(None).await.unwrap()[0].state, "sent");
+        assert_eq!(o.rows(None).await.unwrap()[0].stored.state, "sent");
     }
 }

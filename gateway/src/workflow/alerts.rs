@@ -253,7 +253,7 @@ pub(crate) struct NotifiedHook {
 #[async_trait]
 impl DeliveryHook for NotifiedHook {
     async fn delivered(&self, row: &OutboxRow, at_ms: i64) {
-        let Some(alert_id) = &row.alert_id else {
+        let Some(alert_id) = &row.stored.alert_id else {
             return;
         };
         let result: Result<(), sqlx::Error> = async {
@@ -278,9 +278,9 @@ impl DeliveryHook for NotifiedHook {
                 alert_id,
                 None,
                 serde_json::json!({
-                    "channel": row.channel, "purpose": row.purpose,
-                    "recipient_id": row.recipient_id, "address": row.address,
-                    "key": row.key, "attempts": row.attempts,
+                    "channel": row.channel, "purpose": row.stored.purpose,
+                    "recipient_id": row.stored.recipient_id, "address": row.stored.address,
+                    "key": row.stored.key, "attempts": row.stored.attempts,
                 }),
             )
             .await?;
@@ -293,7 +293,7 @@ impl DeliveryHook for NotifiedHook {
     }
 
     async fn failed(&self, row: &OutboxRow, at_ms: i64, reason: &str) {
-        let Some(alert_id) = &row.alert_id else {
+        let Some(alert_id) = &row.stored.alert_id else {
             return;
         };
         let result: Result<(), sqlx::Error> = async {
@@ -307,8 +307,8 @@ impl DeliveryHook for NotifiedHook {
                 alert_id,
                 None,
                 serde_json::json!({
-                    "channel": row.channel, "purpose": row.purpose,
-                    "recipient_id": row.recipient_id, "reason": reason, "key": row.key,
+                    "channel": row.channel, "purpose": row.stored.purpose,
+                    "recipient_id": row.stored.recipient_id, "reason": reason, "key": row.stored.key,
                 }),
             )
             .await?;
