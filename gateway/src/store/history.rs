@@ -251,7 +251,7 @@ pub(super) fn activity_counts(r: &AnyRow) -> Result<ActivityCounts, sqlx::Error>
 }
 
 /// One raw point of an hour, as aggregation reads it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct HourPointRow {
     /// Measurement.
     pub measurement: String,
@@ -276,7 +276,7 @@ pub struct ClosedHour {
 }
 
 /// One stored point as the time-series sink reads it back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SpoolPointRow {
     /// Point id.
     pub point_id: i64,
@@ -337,7 +337,7 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<HourPointRow>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT measurement, field, value, at_ms FROM history_points \
              WHERE household_id = $1 AND at_ms >= $2 AND at_ms < $3",
         )
@@ -345,17 +345,7 @@ impl Store {
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HourPointRow {
-                    measurement: r.try_get("measurement")?,
-                    field: r.try_get("field")?,
-                    value: r.try_get("value")?,
-                    at_ms: r.try_get("at_ms")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// In one transaction: writes (or overwrites) the aggregate of each hour of `done`
@@ -465,7 +455,7 @@ impl Store {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<SpoolPointRow>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT point_id, at_ms, household_id, device_id, room, kind, measurement, field, value \
              FROM history_points WHERE point_id > $1 AND point_id <= $2 ORDER BY point_id LIMIT $3",
         )
@@ -473,22 +463,7 @@ impl Store {
         .bind(upto)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SpoolPointRow {
-                    point_id: r.try_get("point_id")?,
-                    at_ms: r.try_get("at_ms")?,
-                    household_id: r.try_get("household_id")?,
-                    device_id: r.try_get("device_id")?,
-                    room: r.try_get("room")?,
-                    kind: r.try_get("kind")?,
-                    measurement: r.try_get("measurement")?,
-                    field: r.try_get("field")?,
-                    value: r.try_get("value")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Up to `limit` hourly aggregates with `after < version <= upto`, in version order.
