@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::history::{ActivityCounts, activity_counts};
+use super::sql::SqlBuilder;
 use super::{Store, StoreError};
 
 /// Which raw points a review query reads: a time range and optional tag and name
@@ -62,11 +63,6 @@ pub struct SeriesRow {
     pub max: f64,
 }
 
-enum Bind<'a> {
-    S(&'a str),
-    I(i64),
-}
-
 impl Store {
     /// The raw points matching `filter`, each as a row of its own in time order
     /// (`buckets` None), or grouped per series and bucket in bucket order; at most
@@ -77,58 +73,45 @@ impl Store {
         buckets: Option<Buckets>,
         limit: i64,
     ) -> Result<Vec<SeriesRow>, StoreError> {
-        let mut conds = vec!["at_ms >= $1".to_string(), "at_ms < $2".to_string()];
-        let mut binds = vec![Bind::I(filter.from_ms), Bind::I(filter.to_ms)];
-        for (col, v) in [
-            ("household_id", filter.household_id),
-            ("device_id", filter.device_id),
-            ("measurement", filter.measurement),
-            ("field", filter.field),
-        ] {
-            if let Some(v) = v {
-                binds.push(Bind::S(v));
-                conds.push(format!("{col} = ${}", binds.len()));
-            }
-        }
-        let sql = match buckets {
+        let mut q =
+            SqlBuilder::new("SELECT household_id, device_id, room, kind, measurement, field, ");
+        match buckets {
             None => {
-                binds.push(Bind::I(limit));
-                format!(
-                    "SELECT household_id, device_id, room, kind, measurement, field, at_ms AS b, \
-                     CAST(1 AS BIGINT) AS n, value AS s, value AS lo, value AS hi FROM history_points WHERE {} \
-                     ORDER BY at_ms, point_id LIMIT ${}",
-                    conds.join(" AND "),
-                    binds.len()
-                )
+                q.push("at_ms AS b, CAST(1 AS BIGINT) AS n, value AS s, value AS lo, value AS hi")
             }
             Some(Buckets {
                 width_ms,
                 offset_ms,
-            }) => {
-                binds.push(Bind::I(offset_ms));
-                let o = binds.len();
-                binds.push(Bind::I(width_ms));
-                let wi = binds.len();
-                binds.push(Bind::I(limit));
-                format!(
-                    "SELECT household_id, device_id, room, kind, measurement, field, \
-                     ((at_ms + ${o}) / ${wi}) AS b, COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, \
-                     MAX(value) AS hi FROM history_points WHERE {} \
-                     GROUP BY household_id, device_id, room, kind, measurement, field, b \
-                     ORDER BY b LIMIT ${}",
-                    conds.join(" AND "),
-                    binds.len()
-                )
-            }
+            }) => q
+                .push("((at_ms + ")
+                .push_bind(offset_ms)
+                .push(") / ")
+                .push_bind(width_ms)
+                .push(") AS b, COUNT(*) AS n, SUM(value) AS s, MIN(value) AS lo, MAX(value) AS hi"),
         };
-        // Only fixed column names and placeholders are generated; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            query = match b {
-                Bind::S(s) => query.bind(s),
-                Bind::I(i) => query.bind(i),
-            };
+        q.push(" FROM history_points WHERE at_ms >= ")
+            .push_bind(filter.from_ms)
+            .push(" AND at_ms < ")
+            .push_bind(filter.to_ms);
+        for (col, v) in [
+            (" AND household_id = ", filter.household_id),
+            (" AND device_id = ", filter.device_id),
+            (" AND measurement = ", filter.measurement),
+            (" AND field = ", filter.field),
+        ] {
+            if let Some(v) = v {
+                q.push(col).push_bind(v);
+            }
         }
+        match buckets {
+            None => q.push(" ORDER BY at_ms, point_id LIMIT "),
+            Some(_) => q.push(
+                " GROUP BY household_id, device_id, room, kind, measurement, field, b \
+                 ORDER BY b LIMIT ",
+            ),
+        };
+        q.push_bind(limit);
+        let query = q.build()?;
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {

@@ -9,6 +9,7 @@ mod history;
 mod history_query;
 mod journal;
 mod outbox;
+mod sql;
 mod sqlite_writer;
 mod users;
 
