@@ -244,6 +244,12 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(&e)
+    }
+}
+
 impl From<crate::history::HistoryError> for ApiError {
     fn from(e: crate::history::HistoryError) -> Self {
         use crate::history::HistoryError as H;

@@ -9,15 +9,12 @@ use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::ApiState;
 use super::authz::Visibility;
 use super::error::ApiError;
 use super::views::{AlertBriefView, HouseholdTile, LastContact, ModeName, TileStatus};
 use crate::detect::{HouseholdMode, HouseholdView};
 use crate::signal::{AlertKind, Audience, Severity};
-use crate::workflow::activity::LIFE_KINDS;
 use crate::workflow::{
     AlertState, ContactMethod, ContactOutcome, Household, UserId, parse_audience, parse_severity,
 };
@@ -39,7 +36,6 @@ pub async fn tiles(
     let now = wf.now_ms();
     let today = lt.date(now);
     let start = lt.day_start(today);
-    let pool = state.store().pool();
     let wanted: HashSet<&str> = households.iter().map(|h| h.id.as_str()).collect();
     let one = (households.len() == 1).then(|| households[0].id.0.clone());
     let ids: Vec<&str> = wanted.iter().copied().collect();
@@ -54,46 +50,27 @@ pub async fn tiles(
 
     // Open alerts (few, whatever the size of the roster).
     let mut alerts: HashMap<String, Vec<(AlertBriefView, Audience, Severity)>> = HashMap::new();
-    let rows =
-        match &one {
-            Some(h) => sqlx::query(
-                "SELECT id, household_id, kind, severity, state, raised_ms, audience FROM alerts \
-             WHERE closed_ms IS NULL AND household_id = $1 ORDER BY raised_ms",
-            )
-            .bind(h)
-            .fetch_all(pool)
-            .await?,
-            None => sqlx::query(
-                "SELECT id, household_id, kind, severity, state, raised_ms, audience FROM alerts \
-             WHERE closed_ms IS NULL AND household_id IS NOT NULL ORDER BY raised_ms",
-            )
-            .fetch_all(pool)
-            .await?,
-        };
-    for r in &rows {
-        let hh: String = r.try_get("household_id")?;
-        if !wanted.contains(hh.as_str()) {
+    let store = state.store();
+    let rows = store.open_alerts(one.as_deref()).await?;
+    for r in rows {
+        if !wanted.contains(r.household_id.as_str()) {
             continue;
         }
-        let kind: String = r.try_get("kind")?;
-        let sev: String = r.try_get("severity")?;
-        let st: String = r.try_get("state")?;
-        let aud: String = r.try_get("audience")?;
         let (Some(kind), Some(severity), Some(st), Some(aud)) = (
-            AlertKind::parse(&kind),
-            parse_severity(&sev),
-            AlertState::parse(&st),
-            parse_audience(&aud),
+            AlertKind::parse(&r.kind),
+            parse_severity(&r.severity),
+            AlertState::parse(&r.state),
+            parse_audience(&r.audience),
         ) else {
             continue;
         };
-        alerts.entry(hh).or_default().push((
+        alerts.entry(r.household_id).or_default().push((
             AlertBriefView {
-                id: r.try_get("id")?,
+                id: r.id,
                 kind: kind.into(),
                 severity: severity.into(),
                 state: st.into(),
-                raised_ms: r.try_get("raised_ms")?,
+                raised_ms: r.raised_ms,
             },
             aud,
             severity,
@@ -101,73 +78,41 @@ pub async fn tiles(
     }
 
     // Activity today.
-    let sql = format!(
-        "SELECT household_id, COUNT(*) AS n, MIN(event_ms) AS f, MAX(event_ms) AS l FROM events \
-         WHERE kind IN {LIFE_KINDS} AND event_ms >= $1 AND event_ms <= $2 {} GROUP BY household_id",
-        if one.is_some() {
-            "AND household_id = $3"
-        } else {
-            "AND household_id IS NOT NULL"
-        }
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(start).bind(now);
-    if let Some(h) = &one {
-        q = q.bind(h);
-    }
     let mut activity: HashMap<String, (i64, Option<i64>, Option<i64>)> = HashMap::new();
-    for r in q.fetch_all(pool).await? {
-        let hh: String = r.try_get("household_id")?;
-        if wanted.contains(hh.as_str()) {
-            activity.insert(hh, (r.try_get("n")?, r.try_get("f")?, r.try_get("l")?));
+    for a in store
+        .life_signs_by_household(start, now, one.as_deref())
+        .await?
+    {
+        if wanted.contains(a.household_id.as_str()) {
+            activity.insert(a.household_id, (a.count, a.first_ms, a.last_ms));
         }
     }
 
     // Contacts of the last week: the last one, and whether today.
     let week = start - 7 * 86_400_000;
-    let sql = format!(
-        "SELECT household_id, at_ms, day, method, outcome FROM contacts WHERE at_ms >= $1 {} \
-         ORDER BY at_ms",
-        if one.is_some() {
-            "AND household_id = $2"
-        } else {
-            ""
-        }
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(week);
-    if let Some(h) = &one {
-        q = q.bind(h);
-    }
     let today_text = today.to_string();
     let mut contacts: HashMap<String, (LastContact, bool)> = HashMap::new();
-    for r in q.fetch_all(pool).await? {
-        let hh: String = r.try_get("household_id")?;
-        if !wanted.contains(hh.as_str()) {
+    for r in store.contacts_since(week, one.as_deref()).await? {
+        if !wanted.contains(r.household_id.as_str()) {
             continue;
         }
-        let day: String = r.try_get("day")?;
-        let method: String = r.try_get("method")?;
-        let outcome: String = r.try_get("outcome")?;
         let last = LastContact {
-            at_ms: r.try_get("at_ms")?,
-            method: ContactMethod::parse(&method)
+            at_ms: r.at_ms,
+            method: ContactMethod::parse(&r.method)
                 .unwrap_or(ContactMethod::Phone)
                 .into(),
-            outcome: ContactOutcome::parse(&outcome)
+            outcome: ContactOutcome::parse(&r.outcome)
                 .unwrap_or(ContactOutcome::Well)
                 .into(),
         };
-        let e = contacts.entry(hh).or_insert((last.clone(), false));
+        let e = contacts
+            .entry(r.household_id)
+            .or_insert((last.clone(), false));
         e.0 = last;
-        e.1 |= day == today_text;
+        e.1 |= r.day == today_text;
     }
 
-    let visits: HashSet<String> =
-        sqlx::query("SELECT DISTINCT household_id FROM visit_tasks WHERE state = 'open'")
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .filter_map(|r| r.try_get::<String, _>("household_id").ok())
-            .collect();
+    let visits: HashSet<String> = store.households_with_open_visits().await?;
 
     let mut out: Vec<(HouseholdTile, Reverse<Severity>, u32)> = households
         .into_iter()

@@ -2,6 +2,9 @@
 //! through one portable schema (`gateway/migrations/`) and `$N` placeholders that both
 //! engines accept.
 
+mod activity;
+mod alerts;
+mod contacts;
 mod detector;
 mod devices;
 mod health;
@@ -19,6 +22,9 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use activity::{LifeSigns, first_life_sign, last_life_sign, life_sign_times};
+pub use alerts::OpenAlertRow;
+pub use contacts::ContactRow;
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
 pub use devices::{DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow};
 pub use history::{

@@ -4,13 +4,9 @@
 
 use jiff::civil::Date;
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
 
 use super::time::LocalTime;
-
-/// Event kinds that show someone is up and about.
-pub const LIFE_KINDS: &str =
-    "('door', 'front_door', 'contact', 'motion', 'occupancy', 'presence', 'help')";
+use crate::store::{self, Conn, StoreError};
 
 /// A household's activity on one day, as of a time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -37,36 +33,22 @@ impl ActivitySummary {
 
 /// The summary of `household` on `date` as of `at_ms`, with `history_days` of history.
 pub(crate) async fn summary(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     lt: &LocalTime,
     household: &str,
     date: Date,
     at_ms: i64,
     history_days: u32,
-) -> Result<ActivitySummary, sqlx::Error> {
+) -> Result<ActivitySummary, StoreError> {
     let start = lt.day_start(date);
     let until = at_ms.min(lt.day_end(date) - 1);
-    let today = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT MIN(event_ms) AS f, COUNT(*) AS n FROM events WHERE household_id = $1 \
-         AND kind IN {LIFE_KINDS} AND event_ms >= $2 AND event_ms <= $3"
-    )))
-    .bind(household)
-    .bind(start)
-    .bind(until)
-    .fetch_one(&mut *conn)
-    .await?;
-    let last = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT MAX(event_ms) AS l FROM events WHERE household_id = $1 \
-         AND kind IN {LIFE_KINDS} AND event_ms <= $2"
-    )))
-    .bind(household)
-    .bind(until)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (first_today_ms, count_today) =
+        store::first_life_sign(conn, household, start, until).await?;
+    let last_ms = store::last_life_sign(conn, household, until).await?;
     let mut s = ActivitySummary {
-        first_today_ms: today.try_get("f")?,
-        last_ms: last.try_get("l")?,
-        count_today: today.try_get("n")?,
+        first_today_ms,
+        last_ms,
+        count_today,
         usual_by_now: None,
         usual_days: 0,
     };
@@ -84,19 +66,10 @@ pub(crate) async fn summary(
     let Some(&(oldest, _)) = days.last() else {
         return Ok(s);
     };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT event_ms FROM events WHERE household_id = $1 AND kind IN {LIFE_KINDS} \
-         AND event_ms >= $2 AND event_ms < $3"
-    )))
-    .bind(household)
-    .bind(oldest)
-    .bind(start)
-    .fetch_all(&mut *conn)
-    .await?;
+    let times = store::life_sign_times(conn, household, oldest, start).await?;
     let mut by_now = vec![0i64; days.len()];
     let mut whole = vec![0i64; days.len()];
-    for r in rows {
-        let t: i64 = r.try_get("event_ms")?;
+    for t in times {
         if let Some(i) = days.iter().position(|(s0, e0)| t >= *s0 && t < *e0) {
             whole[i] += 1;
             if t < days[i].0 + elapsed {
