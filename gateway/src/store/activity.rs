@@ -1,6 +1,6 @@
-//! Reads of the event journal (`events`) that count signs of life — door, contact,
-//! motion, occupancy and help-button events — per household and time window, for the
-//! daily list and the dashboard's tiles.
+//! Reads of the event journal (`events`) for people: signs of life — door, contact,
+//! motion, occupancy and help-button events — per household and time window (the daily
+//! list, the dashboard's tiles), and a household's events of a day (its timeline).
 
 use sqlx::Row;
 
@@ -113,5 +113,44 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// An event of a household's day, with the room of its device.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DayEventRow {
+    /// When it happened.
+    pub event_ms: i64,
+    /// Kind.
+    pub kind: String,
+    /// Device.
+    pub device_id: String,
+    /// The event as received (JSON).
+    pub body: String,
+    /// The device's room.
+    pub room: Option<String>,
+}
+
+impl Store {
+    /// The events of `household` in `from_ms..to_ms`, in journal order, at most `limit`.
+    pub async fn household_events(
+        &self,
+        household: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DayEventRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT e.event_ms, e.kind, e.device_id, e.body, d.room FROM events e \
+             LEFT JOIN devices d ON d.id = e.device_id \
+             WHERE e.household_id = $1 AND e.event_ms >= $2 AND e.event_ms < $3 \
+             ORDER BY e.event_ms, e.journal_id LIMIT $4",
+        )
+        .bind(household)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

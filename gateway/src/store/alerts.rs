@@ -1,5 +1,8 @@
 //! Reads of the alerts table (`alerts`) for the dashboard: the open alerts of the
-//! households on a screen. The workflow's own alert statements are in `workflow/`.
+//! households on a screen, a household's alerts of a day, devices with a technician
+//! alert. The workflow's own alert statements are in `workflow/`.
+
+use std::collections::HashSet;
 
 use sqlx::Row;
 
@@ -58,5 +61,53 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// An alert raised in a window, for a household's day timeline.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RaisedAlertRow {
+    /// Raised at.
+    pub raised_ms: i64,
+    /// Kind.
+    pub kind: String,
+    /// The device it is about.
+    pub device_id: Option<String>,
+    /// State.
+    pub state: String,
+    /// Severity.
+    pub severity: String,
+    /// How it was closed.
+    pub outcome: Option<String>,
+}
+
+impl Store {
+    /// The alerts of `household` raised in `from_ms..to_ms`.
+    pub async fn alerts_raised_between(
+        &self,
+        household: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RaisedAlertRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT raised_ms, kind, device_id, state, severity, outcome FROM alerts \
+             WHERE household_id = $1 AND raised_ms >= $2 AND raised_ms < $3",
+        )
+        .bind(household)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The devices with an open technician alert.
+    pub async fn devices_with_open_technician_alerts(&self) -> Result<HashSet<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT device_id FROM alerts WHERE closed_ms IS NULL AND audience = 'technician' \
+             AND device_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().collect())
     }
 }

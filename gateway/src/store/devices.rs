@@ -189,3 +189,29 @@ impl Store {
             .collect()
     }
 }
+
+/// Households as the dashboard names them.
+impl Store {
+    /// Every household's address, by id.
+    pub async fn household_addresses(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, address FROM households")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// A household's name and address, if it exists.
+    pub async fn household_name_address(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT name, address FROM households WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}

@@ -22,8 +22,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use activity::{LifeSigns, first_life_sign, last_life_sign, life_sign_times};
-pub use alerts::OpenAlertRow;
+pub use activity::{DayEventRow, LifeSigns, first_life_sign, last_life_sign, life_sign_times};
+pub use alerts::{OpenAlertRow, RaisedAlertRow};
 pub use contacts::ContactRow;
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
 pub use devices::{DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow};

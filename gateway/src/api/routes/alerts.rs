@@ -49,11 +49,7 @@ pub async fn names(
         if out.contains_key(&id) {
             continue;
         }
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT name, address FROM households WHERE id = $1")
-                .bind(&id)
-                .fetch_optional(s.store().pool())
-                .await?;
+        let row = s.store().household_name_address(&id).await?;
         if let Some(r) = row {
             out.insert(id, r);
         }

@@ -210,12 +210,7 @@ pub async fn change_password(
     p: Principal,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-            .bind(p.user.id.as_str())
-            .fetch_optional(s.store().pool())
-            .await?
-            .flatten();
+    let stored: Option<String> = s.store().password_hash(p.user.id.as_str()).await?;
     if !a::verify_password(&req.current_password, stored).await {
         return Err(ApiError::bad_field(
             "current_password",

@@ -18,7 +18,6 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use super::super::ApiState;
@@ -47,26 +46,12 @@ pub fn sees_device(vis: &Visibility, household: Option<&str>) -> bool {
 
 /// Every household's address, by id (where the technician goes).
 pub async fn addresses(s: &ApiState) -> ApiResult<HashMap<String, String>> {
-    let rows = sqlx::query("SELECT id, address FROM households")
-        .fetch_all(s.store().pool())
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("address")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(ApiError::from)
+    Ok(s.store().household_addresses().await?)
 }
 
 /// Devices with an open technician alert.
 async fn alerted(s: &ApiState) -> ApiResult<HashSet<String>> {
-    Ok(sqlx::query(
-        "SELECT device_id FROM alerts WHERE closed_ms IS NULL AND audience = 'technician' \
-         AND device_id IS NOT NULL",
-    )
-    .fetch_all(s.store().pool())
-    .await?
-    .iter()
-    .filter_map(|r| r.try_get("device_id").ok())
-    .collect())
+    Ok(s.store().devices_with_open_technician_alerts().await?)
 }
 
 /// What the device views are made from.

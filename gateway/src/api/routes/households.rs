@@ -4,7 +4,6 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use super::super::ApiState;
@@ -198,52 +197,33 @@ pub async fn timeline(
     };
     visible_household(&s, &p, &id).await?;
     let (from, to) = (lt.day_start(date), lt.day_end(date));
-    let pool = s.store().pool();
-    let rows = sqlx::query(
-        "SELECT e.event_ms, e.kind, e.device_id, e.body, d.room FROM events e \
-         LEFT JOIN devices d ON d.id = e.device_id \
-         WHERE e.household_id = $1 AND e.event_ms >= $2 AND e.event_ms < $3 \
-         ORDER BY e.event_ms, e.journal_id LIMIT $4",
-    )
-    .bind(&id)
-    .bind(from)
-    .bind(to)
-    .bind(TIMELINE_EVENTS + 1)
-    .fetch_all(pool)
-    .await?;
+    let store = s.store();
+    let rows = store
+        .household_events(&id, from, to, TIMELINE_EVENTS + 1)
+        .await?;
     let truncated = rows.len() as i64 > TIMELINE_EVENTS;
     let mut items = vec![];
-    for r in rows.iter().take(TIMELINE_EVENTS as usize) {
-        let body: String = r.try_get("body")?;
+    for r in rows.into_iter().take(TIMELINE_EVENTS as usize) {
         items.push(TimelineItem {
-            at_ms: r.try_get("event_ms")?,
+            at_ms: r.event_ms,
             source: "event".into(),
-            kind: r.try_get("kind")?,
-            device_id: r.try_get("device_id")?,
-            room: r.try_get("room")?,
-            detail: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+            kind: r.kind,
+            device_id: Some(r.device_id),
+            room: r.room,
+            detail: serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
         });
     }
-    for r in sqlx::query(
-        "SELECT raised_ms, kind, device_id, state, severity, outcome FROM alerts \
-         WHERE household_id = $1 AND raised_ms >= $2 AND raised_ms < $3",
-    )
-    .bind(&id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?
-    {
+    for r in store.alerts_raised_between(&id, from, to).await? {
         items.push(TimelineItem {
-            at_ms: r.try_get("raised_ms")?,
+            at_ms: r.raised_ms,
             source: "alert".into(),
-            kind: r.try_get("kind")?,
-            device_id: r.try_get("device_id")?,
+            kind: r.kind,
+            device_id: r.device_id,
             room: None,
             detail: serde_json::json!({
-                "state": r.try_get::<String, _>("state")?,
-                "severity": r.try_get::<String, _>("severity")?,
-                "outcome": r.try_get::<Option<String>, _>("outcome")?,
+                "state": r.state,
+                "severity": r.severity,
+                "outcome": r.outcome,
             }),
         });
     }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use super::super::ApiState;
@@ -213,12 +212,7 @@ pub async fn overview(State(s): State<ApiState>, p: Principal) -> ApiResult<axum
             e.1 += 1;
         }
     }
-    let names: HashMap<String, String> = sqlx::query("SELECT id, name FROM committees")
-        .fetch_all(s.store().pool())
-        .await?
-        .iter()
-        .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("name").ok()?)))
-        .collect();
+    let names: HashMap<String, String> = s.store().committee_names().await?;
     let mut ids: Vec<String> = coverage.keys().cloned().collect();
     ids.retain(|c| c != "(none)");
     ids.sort();

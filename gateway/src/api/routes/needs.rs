@@ -39,11 +39,11 @@ async fn views(s: &ApiState, needs: &[Need]) -> ApiResult<Vec<NeedView>> {
     let mut names: HashMap<String, Option<String>> = HashMap::new();
     for n in needs {
         if !names.contains_key(n.household_id.as_str()) {
-            let name: Option<String> =
-                sqlx::query_scalar("SELECT name FROM households WHERE id = $1")
-                    .bind(n.household_id.as_str())
-                    .fetch_optional(s.store().pool())
-                    .await?;
+            let name = s
+                .store()
+                .household_name_address(n.household_id.as_str())
+                .await?
+                .map(|(name, _)| name);
             names.insert(n.household_id.0.clone(), name);
         }
     }
