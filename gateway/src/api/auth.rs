@@ -27,6 +27,7 @@
 
 use std::net::SocketAddr;
 
+use crate::store::{ApiTokenRow, SessionRow};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -35,7 +36,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::ApiState;
@@ -269,31 +269,9 @@ pub async fn store_password(
     password: &str,
 ) -> Result<(), ApiError> {
     let hash = hash_password(password).await?;
-    let mut tx = store.begin().await?;
-    let done = sqlx::query("UPDATE users SET password_hash = $1, updated_ms = $2 WHERE id = $3")
-        .bind(hash)
-        .bind(now_ms)
-        .bind(user.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if done == 0 {
+    let Some(revoked) = store.replace_password(user.as_str(), &hash, now_ms).await? else {
         return Err(ApiError::not_found("user"));
-    }
-    sqlx::query("UPDATE api_sessions SET ended_ms = $1 WHERE user_id = $2 AND ended_ms IS NULL")
-        .bind(now_ms)
-        .bind(user.as_str())
-        .execute(&mut *tx)
-        .await?;
-    let revoked = sqlx::query(
-        "UPDATE api_tokens SET revoked_ms = $1 WHERE user_id = $2 AND revoked_ms IS NULL",
-    )
-    .bind(now_ms)
-    .bind(user.as_str())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    tx.commit().await?;
+    };
     if revoked > 0 {
         tracing::info!(user_id = %user, tokens = revoked, "API tokens revoked with the password change");
     }
@@ -302,10 +280,9 @@ pub async fn store_password(
 
 /// Ends every session of `user`.
 pub async fn end_sessions_of(state: &ApiState, user: &UserId) -> Result<(), ApiError> {
-    sqlx::query("UPDATE api_sessions SET ended_ms = $1 WHERE user_id = $2 AND ended_ms IS NULL")
-        .bind(state.auth_now())
-        .bind(user.as_str())
-        .execute(state.store().pool())
+    state
+        .store()
+        .end_sessions_of(user.as_str(), state.auth_now())
         .await?;
     state.sessions_ended(EndedSessions::User(user.clone()));
     Ok(())
@@ -345,29 +322,17 @@ pub async fn login(
         Ok(t) => t,
         Err(wait) => return Ok(Err(LoginFailure::RateLimited(wait))),
     };
-    let row = sqlx::query("SELECT password_hash, active FROM users WHERE id = $1")
-        .bind(login.trim())
-        .fetch_optional(state.store().pool())
-        .await?;
-    let (stored, active) = match &row {
-        Some(r) => (
-            r.try_get::<Option<String>, _>("password_hash")?,
-            r.try_get::<i32, _>("active")? != 0,
-        ),
-        None => (None, false),
-    };
+    let (stored, active) = state
+        .store()
+        .sign_in_record(login.trim())
+        .await?
+        .unwrap_or((None, false));
     let ok = verify_password(password, stored).await && active;
     ticket.finish(ok, state.auth_now());
-    sqlx::query(
-        "INSERT INTO api_login_attempts (id, at_ms, login, client, ok) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(crate::workflow::new_id("la", now))
-    .bind(now)
-    .bind(&key)
-    .bind(client)
-    .bind(i32::from(ok))
-    .execute(state.store().pool())
-    .await?;
+    state
+        .store()
+        .record_login_attempt(&crate::workflow::new_id("la", now), now, &key, client, ok)
+        .await?;
     if !ok {
         return Ok(Err(LoginFailure::BadCredentials));
     }
@@ -379,18 +344,19 @@ pub async fn login(
     let token = random_hex(32);
     let csrf = random_hex(32);
     let expires_ms = now + cfg.session_max_s * 1000;
-    sqlx::query(
-        "INSERT INTO api_sessions (token_hash, user_id, csrf, created_ms, last_seen_ms, expires_ms, user_agent) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6)",
-    )
-    .bind(sha256_hex(&token))
-    .bind(user.id.as_str())
-    .bind(&csrf)
-    .bind(now)
-    .bind(expires_ms)
-    .bind(user_agent.chars().take(200).collect::<String>())
-    .execute(state.store().pool())
-    .await?;
+    state
+        .store()
+        .open_session(&SessionRow {
+            token_hash: sha256_hex(&token),
+            user_id: user.id.as_str().to_string(),
+            csrf: csrf.clone(),
+            created_ms: now,
+            last_seen_ms: now,
+            expires_ms,
+            ended_ms: None,
+            user_agent: user_agent.chars().take(200).collect(),
+        })
+        .await?;
     Ok(Ok((
         user,
         NewSession {
@@ -526,10 +492,9 @@ impl Drop for LoginTicket {
 
 /// Ends a session.
 pub async fn logout(state: &ApiState, token_hash: &str) -> Result<(), ApiError> {
-    sqlx::query("UPDATE api_sessions SET ended_ms = $1 WHERE token_hash = $2")
-        .bind(state.auth_now())
-        .bind(token_hash)
-        .execute(state.store().pool())
+    state
+        .store()
+        .end_session(token_hash, state.auth_now())
         .await?;
     state.sessions_ended(EndedSessions::Session(token_hash.to_string()));
     Ok(())
@@ -604,35 +569,20 @@ pub async fn authenticate(
         let Some((id, secret)) = token.strip_prefix("anx_").and_then(|t| t.split_once('_')) else {
             return Ok(Err(Refused::Token));
         };
-        let row = sqlx::query(
-            "SELECT user_id, secret_hash, expires_ms, revoked_ms, last_used_ms FROM api_tokens WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(state.store().pool())
-        .await?;
-        let Some(row) = row else {
+        let Some(row) = state.store().api_token(id).await? else {
             return Ok(Err(Refused::Token));
         };
-        let stored: String = row.try_get("secret_hash")?;
-        let expires: Option<i64> = row.try_get("expires_ms")?;
-        let revoked: Option<i64> = row.try_get("revoked_ms")?;
-        let last_used: Option<i64> = row.try_get("last_used_ms")?;
-        if !same(&stored, &sha256_hex(secret))
-            || revoked.is_some()
-            || expires.is_some_and(|e| e <= now)
+        if !same(&row.secret_hash, &sha256_hex(secret))
+            || row.revoked_ms.is_some()
+            || row.expires_ms.is_some_and(|e| e <= now)
         {
             return Ok(Err(Refused::Token));
         }
-        let user_id: String = row.try_get("user_id")?;
-        let Some(user) = active_user(state, &user_id).await? else {
+        let Some(user) = active_user(state, &row.user_id).await? else {
             return Ok(Err(Refused::User));
         };
-        if last_used.is_none_or(|t| now - t > 60_000) {
-            sqlx::query("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(state.store().pool())
-                .await?;
+        if row.last_used_ms.is_none_or(|t| now - t > 60_000) {
+            state.store().touch_api_token(id, now).await?;
         }
         return Ok(Ok(Principal {
             user,
@@ -643,40 +593,26 @@ pub async fn authenticate(
         return Ok(Err(Refused::Missing));
     };
     let token_hash = sha256_hex(cookie);
-    let row = sqlx::query(
-        "SELECT user_id, csrf, last_seen_ms, expires_ms, ended_ms FROM api_sessions WHERE token_hash = $1",
-    )
-    .bind(&token_hash)
-    .fetch_optional(state.store().pool())
-    .await?;
-    let Some(row) = row else {
+    let Some(row) = state.store().session(&token_hash).await? else {
         return Ok(Err(Refused::Session));
     };
-    let last_seen: i64 = row.try_get("last_seen_ms")?;
-    let expires: i64 = row.try_get("expires_ms")?;
-    let ended: Option<i64> = row.try_get("ended_ms")?;
-    if ended.is_some()
-        || expires <= now
-        || now - last_seen > state.auth_config.session_idle_s * 1000
+    if row.ended_ms.is_some()
+        || row.expires_ms <= now
+        || now - row.last_seen_ms > state.auth_config.session_idle_s * 1000
     {
         return Ok(Err(Refused::Session));
     }
-    let user_id: String = row.try_get("user_id")?;
-    let Some(user) = active_user(state, &user_id).await? else {
+    let Some(user) = active_user(state, &row.user_id).await? else {
         return Ok(Err(Refused::User));
     };
-    if now - last_seen > 30_000 {
-        sqlx::query("UPDATE api_sessions SET last_seen_ms = $1 WHERE token_hash = $2")
-            .bind(now)
-            .bind(&token_hash)
-            .execute(state.store().pool())
-            .await?;
+    if now - row.last_seen_ms > 30_000 {
+        state.store().touch_session(&token_hash, now).await?;
     }
     Ok(Ok(Principal {
         user,
         via: Via::Session {
             token_hash,
-            csrf: row.try_get("csrf")?,
+            csrf: row.csrf,
         },
     }))
 }
@@ -685,32 +621,20 @@ pub async fn authenticate(
 pub async fn session_alive(state: &ApiState, principal: &Principal) -> bool {
     let now = state.auth_now();
     let r = match &principal.via {
-        Via::Session { token_hash, .. } => {
-            sqlx::query("SELECT expires_ms, ended_ms FROM api_sessions WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(state.store().pool())
-                .await
-                .ok()
-                .flatten()
-                .and_then(|r| {
-                    let e: i64 = r.try_get("expires_ms").ok()?;
-                    let ended: Option<i64> = r.try_get("ended_ms").ok()?;
-                    Some(ended.is_none() && e > now)
-                })
-        }
-        Via::Token { id } => {
-            sqlx::query("SELECT expires_ms, revoked_ms FROM api_tokens WHERE id = $1")
-                .bind(id)
-                .fetch_optional(state.store().pool())
-                .await
-                .ok()
-                .flatten()
-                .and_then(|r| {
-                    let e: Option<i64> = r.try_get("expires_ms").ok()?;
-                    let revoked: Option<i64> = r.try_get("revoked_ms").ok()?;
-                    Some(revoked.is_none() && e.is_none_or(|e| e > now))
-                })
-        }
+        Via::Session { token_hash, .. } => state
+            .store()
+            .session(token_hash)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.ended_ms.is_none() && r.expires_ms > now),
+        Via::Token { id } => state
+            .store()
+            .api_token(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.revoked_ms.is_none() && r.expires_ms.is_none_or(|e| e > now)),
     };
     let user_ok = matches!(
         active_user(state, principal.user.id.as_str()).await,
@@ -801,18 +725,19 @@ pub async fn create_token(
     let id = random_hex(8);
     let secret = random_hex(24);
     let expires = now + days * 86_400_000;
-    sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, secret_hash, created_ms, expires_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(user.as_str())
-    .bind(name)
-    .bind(sha256_hex(&secret))
-    .bind(now)
-    .bind(expires)
-    .execute(state.store().pool())
-    .await?;
+    state
+        .store()
+        .create_api_token(&ApiTokenRow {
+            id: id.clone(),
+            user_id: user.as_str().to_string(),
+            name: name.to_string(),
+            secret_hash: sha256_hex(&secret),
+            created_ms: now,
+            expires_ms: Some(expires),
+            last_used_ms: None,
+            revoked_ms: None,
+        })
+        .await?;
     Ok((id.clone(), format!("anx_{id}_{secret}"), Some(expires)))
 }
 
@@ -835,40 +760,27 @@ pub struct TokenInfo {
 
 /// `user`'s tokens, newest first.
 pub async fn tokens_of(state: &ApiState, user: &UserId) -> Result<Vec<TokenInfo>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT id, name, created_ms, expires_ms, last_used_ms, revoked_ms FROM api_tokens \
-         WHERE user_id = $1 ORDER BY created_ms DESC, id",
-    )
-    .bind(user.as_str())
-    .fetch_all(state.store().pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(TokenInfo {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                created_ms: r.try_get("created_ms")?,
-                expires_ms: r.try_get("expires_ms")?,
-                last_used_ms: r.try_get("last_used_ms")?,
-                revoked_ms: r.try_get("revoked_ms")?,
-            })
+    let rows = state.store().api_tokens_of(user.as_str()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TokenInfo {
+            id: r.id,
+            name: r.name,
+            created_ms: r.created_ms,
+            expires_ms: r.expires_ms,
+            last_used_ms: r.last_used_ms,
+            revoked_ms: r.revoked_ms,
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(ApiError::from)
+        .collect())
 }
 
 /// Revokes `user`'s token `id` (404 when it is not theirs).
 pub async fn revoke_token(state: &ApiState, user: &UserId, id: &str) -> Result<(), ApiError> {
-    let n = sqlx::query(
-        "UPDATE api_tokens SET revoked_ms = COALESCE(revoked_ms, $1) WHERE id = $2 AND user_id = $3",
-    )
-    .bind(state.auth_now())
-    .bind(id)
-    .bind(user.as_str())
-    .execute(state.store().pool())
-    .await?
-    .rows_affected();
-    if n == 0 {
+    if !state
+        .store()
+        .revoke_api_token(user.as_str(), id, state.auth_now())
+        .await?
+    {
         return Err(ApiError::not_found("token"));
     }
     Ok(())

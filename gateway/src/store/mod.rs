@@ -12,6 +12,7 @@ mod history;
 mod history_query;
 mod journal;
 mod outbox;
+mod sessions;
 mod sql;
 mod sqlite_writer;
 mod users;
@@ -40,6 +41,7 @@ pub use outbox::{
     NewOutboxEntry, OutboxEntry, insert_outbox, pending_outbox_payloads, supersede_outbox_entry,
     supersede_outbox_purpose,
 };
+pub use sessions::{ApiTokenRow, SessionRow};
 
 /// A connection of the store, or an open transaction of it (`&mut *tx`): what the
 /// functions that run inside their caller's transaction take.
