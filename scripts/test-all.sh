@@ -37,7 +37,10 @@ done
 # doubles the target directory (CI once ran out of disk while building the pendant
 # image). Say how much room there is, so that a full disk is seen before a build fails.
 if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0; fi
-free_kib=$(df -Pk "${CARGO_TARGET_DIR:-target}/.." 2>/dev/null | awk 'NR == 2 { print $4 }')
+# (On a clean clone the target directory does not exist yet: ask about the checkout.)
+build_dir=${CARGO_TARGET_DIR:-target}
+[[ -d "$build_dir" ]] || build_dir=.
+free_kib=$(df -Pk "$build_dir" 2>/dev/null | awk 'NR == 2 { print $4 }' || true)
 if [[ -n "$free_kib" ]] && ((free_kib < 20 * 1024 * 1024)); then
   echo "warning: only $((free_kib / 1024)) MiB free for the build; a full test run needs about 20 GiB" >&2
 fi
