@@ -24,7 +24,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sqlx::Row;
 
 use super::ApiState;
 use super::auth::{self, Refused};
@@ -264,38 +263,16 @@ pub fn scope_of(user: &User) -> Scope {
 
 /// The households `user` may see.
 pub async fn visibility(state: &ApiState, user: &User) -> Result<Visibility, ApiError> {
-    let pool = state.store().pool();
-    let rows = match (user.role, scope_of(user)) {
+    let store = state.store();
+    let ids = match (user.role, scope_of(user)) {
         (_, Scope::All) => return Ok(Visibility::All),
-        (Role::Caseworker, _) => {
-            sqlx::query("SELECT id FROM households WHERE caseworker_id = $1 OR backup_id = $1")
-                .bind(user.id.as_str())
-                .fetch_all(pool)
-                .await?
-        }
-        (_, Scope::Committee(c)) => {
-            sqlx::query("SELECT id FROM households WHERE committee_id = $1")
-                .bind(c)
-                .fetch_all(pool)
-                .await?
-        }
-        (_, Scope::Street(s)) => {
-            sqlx::query(
-                "SELECT h.id FROM households h JOIN committees c ON c.id = h.committee_id \
-                 WHERE c.street_id = $1",
-            )
-            .bind(s)
-            .fetch_all(pool)
-            .await?
-        }
+        (Role::Caseworker, _) => store.households_of_caseworker(user.id.as_str()).await?,
+        (_, Scope::Committee(c)) => store.households_of_committee(&c).await?,
+        (_, Scope::Street(s)) => store.households_of_street(&s).await?,
         // A supervisor or head without a committee or street sees nothing.
         _ => vec![],
     };
-    Ok(Visibility::Some(
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("id"))
-            .collect::<Result<_, _>>()?,
-    ))
+    Ok(Visibility::Some(ids.into_iter().collect()))
 }
 
 /// The alert audiences a role works on.

@@ -202,6 +202,44 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// The households `caseworker` looks after, as their caseworker or as the backup
+    /// (备岗).
+    pub async fn households_of_caseworker(
+        &self,
+        caseworker: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM households WHERE caseworker_id = $1 OR backup_id = $1",
+        )
+        .bind(caseworker)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The households of `committee`.
+    pub async fn households_of_committee(
+        &self,
+        committee: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM households WHERE committee_id = $1")
+                .bind(committee)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The households of every committee of `street`.
+    pub async fn households_of_street(&self, street: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT h.id FROM households h JOIN committees c ON c.id = h.committee_id \
+             WHERE c.street_id = $1",
+        )
+        .bind(street)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// A household's name and address, if it exists.
     pub async fn household_name_address(
         &self,
