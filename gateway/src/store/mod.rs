@@ -4,9 +4,12 @@
 
 mod activity;
 mod alerts;
+mod audit;
 mod contacts;
 mod detector;
 mod devices;
+mod escalation;
+mod feedback;
 mod health;
 mod history;
 mod history_query;
@@ -24,10 +27,22 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use activity::{DayEventRow, LifeSigns, first_life_sign, last_life_sign, life_sign_times};
-pub use alerts::{OpenAlertRow, RaisedAlertRow};
+pub use alerts::{
+    AlertClose, AlertDeadlines, AlertQuery, AlertRow, HouseholdScope, NewAlert, OpenAlertRow,
+    OpenDeadlineRow, RaisedAlertRow, acknowledge_alert, alert_arrived, alert_by_id,
+    alert_by_open_key, alert_on_the_way, bump_alert_version, close_alert, complete_alert_follow_up,
+    count_alert_repeat, insert_alert, mark_alert_notified, mark_condition_cleared,
+    restart_alert_policy, set_alert_deadlines, set_alert_plan, upgrade_acknowledged_alert,
+};
+pub use audit::{AuditRow, NewAuditEntry, insert_audit};
 pub use contacts::ContactRow;
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
 pub use devices::{DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow};
+pub use escalation::{
+    add_alert_recipient, alert_recipient_ids, count_alert_recipients, episode_applied,
+    record_episode,
+};
+pub use feedback::{household_device_ids_of_kind, household_device_kinds};
 pub use history::{
     ActivityCounts, CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, ClosedHour, DeviceStateRow,
     HistoryPoint, HistoryWrite, HourPointRow, SpoolHourlyRow, SpoolPointRow,
@@ -39,7 +54,7 @@ pub use journal::{
 };
 pub use outbox::{
     NewOutboxEntry, OutboxEntry, insert_outbox, pending_outbox_payloads, supersede_outbox_entry,
-    supersede_outbox_purpose,
+    supersede_outbox_purpose, supersede_pending_check_ins,
 };
 pub use sessions::{ApiTokenRow, SessionRow};
 

@@ -186,6 +186,25 @@ pub async fn supersede_outbox_purpose(
     .rows_affected())
 }
 
+/// Marks the pending check-in commands to device `address` on `channel` superseded,
+/// through `conn`: a prompt not yet delivered must not start after its answer.
+pub async fn supersede_pending_check_ins(
+    conn: &mut Conn,
+    channel: &str,
+    address: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'superseded' \
+         WHERE channel = $1 AND address = $2 AND purpose = 'check_in' \
+         AND state = 'pending'",
+    )
+    .bind(channel)
+    .bind(address)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Every stored notification, optionally of one alert, oldest first.
     pub async fn outbox_entries(

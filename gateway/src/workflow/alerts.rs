@@ -14,7 +14,6 @@
 
 use async_trait::async_trait;
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
 use tracing::{Instrument, info, info_span};
 
 use super::config::EscalationConfig;
@@ -28,7 +27,7 @@ use super::{
 };
 use crate::notify::{Channel, DeliveryHook, Envelope, Outbox, OutboxRow, feedback_payload};
 use crate::signal::{AlertKind, Audience, Severity, Signal, SignalAction};
-use crate::store::Store;
+use crate::store::{self, AlertClose, AlertQuery, AlertRow, Conn, HouseholdScope, NewAlert, Store};
 use anxin_firmware::wire::{AlertCause, CommandKind};
 
 /// An alert.
@@ -133,56 +132,56 @@ impl Alert {
     }
 }
 
-pub(crate) const ALERT_COLUMNS: &str = "id, household_id, device_id, kind, audience, severity, \
-     state, reason, repeats, raised_ms, observed_ms, last_signal_ms, notified_ms, \
-     acknowledged_ms, acknowledged_by, on_the_way_ms, on_the_way_by, arrived_ms, arrived_by, \
-     condition_cleared_ms, closed_ms, closed_by, outcome, outcome_note, follow_up_due_ms, \
-     follow_up_done_ms, policy, policy_start_ms, escalation_step, next_escalation_ms, \
-     repeat_count, next_repeat_ms, arrival_due_ms, arrival_realarms, version";
+impl TryFrom<AlertRow> for Alert {
+    type Error = WorkflowError;
 
-pub(crate) fn alert_row(r: &sqlx::any::AnyRow) -> Result<Alert, sqlx::Error> {
-    let kind: String = r.try_get("kind")?;
-    let audience: String = r.try_get("audience")?;
-    let severity: String = r.try_get("severity")?;
-    let state: String = r.try_get("state")?;
-    let corrupt = |c: &str| sqlx::Error::Decode(format!("alerts.{c}").into());
-    Ok(Alert {
-        id: AlertId(r.try_get("id")?),
-        household_id: r.try_get("household_id")?,
-        device_id: r.try_get("device_id")?,
-        kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-        audience: parse_audience(&audience).ok_or_else(|| corrupt("audience"))?,
-        severity: parse_severity(&severity).ok_or_else(|| corrupt("severity"))?,
-        state: AlertState::parse(&state).ok_or_else(|| corrupt("state"))?,
-        reason: r.try_get("reason")?,
-        repeats: r.try_get("repeats")?,
-        raised_ms: r.try_get("raised_ms")?,
-        observed_ms: r.try_get("observed_ms")?,
-        last_signal_ms: r.try_get("last_signal_ms")?,
-        notified_ms: r.try_get("notified_ms")?,
-        acknowledged_ms: r.try_get("acknowledged_ms")?,
-        acknowledged_by: r.try_get("acknowledged_by")?,
-        on_the_way_ms: r.try_get("on_the_way_ms")?,
-        on_the_way_by: r.try_get("on_the_way_by")?,
-        arrived_ms: r.try_get("arrived_ms")?,
-        arrived_by: r.try_get("arrived_by")?,
-        condition_cleared_ms: r.try_get("condition_cleared_ms")?,
-        closed_ms: r.try_get("closed_ms")?,
-        closed_by: r.try_get("closed_by")?,
-        outcome: r.try_get("outcome")?,
-        outcome_note: r.try_get("outcome_note")?,
-        follow_up_due_ms: r.try_get("follow_up_due_ms")?,
-        follow_up_done_ms: r.try_get("follow_up_done_ms")?,
-        policy: r.try_get("policy")?,
-        policy_start_ms: r.try_get("policy_start_ms")?,
-        escalation_step: r.try_get("escalation_step")?,
-        next_escalation_ms: r.try_get("next_escalation_ms")?,
-        repeat_count: r.try_get("repeat_count")?,
-        next_repeat_ms: r.try_get("next_repeat_ms")?,
-        arrival_due_ms: r.try_get("arrival_due_ms")?,
-        arrival_realarms: r.try_get("arrival_realarms")?,
-        version: r.try_get("version")?,
-    })
+    /// An alert as stored, its names parsed (a name the workflow does not know is a
+    /// corrupt row).
+    fn try_from(r: AlertRow) -> Result<Self, WorkflowError> {
+        let corrupt = |c: &'static str| WorkflowError::Store(store::StoreError::Corrupt(c));
+        Ok(Alert {
+            id: AlertId(r.id),
+            household_id: r.household_id,
+            device_id: r.device_id,
+            kind: AlertKind::parse(&r.kind).ok_or_else(|| corrupt("alerts.kind"))?,
+            audience: parse_audience(&r.audience).ok_or_else(|| corrupt("alerts.audience"))?,
+            severity: parse_severity(&r.severity).ok_or_else(|| corrupt("alerts.severity"))?,
+            state: AlertState::parse(&r.state).ok_or_else(|| corrupt("alerts.state"))?,
+            reason: r.reason,
+            repeats: r.repeats,
+            raised_ms: r.raised_ms,
+            observed_ms: r.observed_ms,
+            last_signal_ms: r.last_signal_ms,
+            notified_ms: r.notified_ms,
+            acknowledged_ms: r.acknowledged_ms,
+            acknowledged_by: r.acknowledged_by,
+            on_the_way_ms: r.on_the_way_ms,
+            on_the_way_by: r.on_the_way_by,
+            arrived_ms: r.arrived_ms,
+            arrived_by: r.arrived_by,
+            condition_cleared_ms: r.condition_cleared_ms,
+            closed_ms: r.closed_ms,
+            closed_by: r.closed_by,
+            outcome: r.outcome,
+            outcome_note: r.outcome_note,
+            follow_up_due_ms: r.follow_up_due_ms,
+            follow_up_done_ms: r.follow_up_done_ms,
+            policy: r.policy,
+            policy_start_ms: r.policy_start_ms,
+            escalation_step: r.escalation_step,
+            next_escalation_ms: r.next_escalation_ms,
+            repeat_count: r.repeat_count,
+            next_repeat_ms: r.next_repeat_ms,
+            arrival_due_ms: r.arrival_due_ms,
+            arrival_realarms: r.arrival_realarms,
+            version: r.version,
+        })
+    }
+}
+
+/// The alerts of `rows`, parsed.
+fn alerts_of(rows: Vec<AlertRow>) -> Result<Vec<Alert>, WorkflowError> {
+    rows.into_iter().map(Alert::try_from).collect()
 }
 
 /// What a signal did.
@@ -256,18 +255,10 @@ impl DeliveryHook for NotifiedHook {
         let Some(alert_id) = &row.stored.alert_id else {
             return;
         };
-        let result: Result<(), sqlx::Error> = async {
+        let result: Result<(), store::StoreError> = async {
             let mut tx = self.store.begin().await?;
             if row.channel != Channel::Device {
-                sqlx::query(
-                    "UPDATE alerts SET notified_ms = COALESCE(notified_ms, $1), \
-                     state = CASE WHEN state = 'raised' THEN 'notified' ELSE state END \
-                     WHERE id = $2",
-                )
-                .bind(at_ms)
-                .bind(alert_id)
-                .execute(&mut *tx)
-                .await?;
+                store::mark_alert_notified(&mut tx, alert_id, at_ms).await?;
             }
             audit::record(
                 &mut tx,
@@ -284,7 +275,7 @@ impl DeliveryHook for NotifiedHook {
                 }),
             )
             .await?;
-            tx.commit().await
+            Ok(tx.commit().await?)
         }
         .await;
         if let Err(e) = result {
@@ -296,7 +287,7 @@ impl DeliveryHook for NotifiedHook {
         let Some(alert_id) = &row.stored.alert_id else {
             return;
         };
-        let result: Result<(), sqlx::Error> = async {
+        let result: Result<(), store::StoreError> = async {
             let mut tx = self.store.begin().await?;
             audit::record(
                 &mut tx,
@@ -312,7 +303,7 @@ impl DeliveryHook for NotifiedHook {
                 }),
             )
             .await?;
-            tx.commit().await
+            Ok(tx.commit().await?)
         }
         .await;
         if let Err(e) = result {
@@ -330,72 +321,38 @@ pub(crate) struct AlertCtx {
 impl WorkflowHandle {
     /// One alert.
     pub async fn alert(&self, id: &AlertId) -> Result<Alert, WorkflowError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"
-        )))
-        .bind(id.as_str())
-        .fetch_optional(self.inner.store.pool())
-        .await?
-        .ok_or_else(|| WorkflowError::UnknownAlert(id.0.clone()))?;
-        Ok(alert_row(&row)?)
+        let row = self
+            .inner
+            .store
+            .alert(id.as_str())
+            .await?
+            .ok_or_else(|| WorkflowError::UnknownAlert(id.0.clone()))?;
+        Alert::try_from(row)
     }
 
     /// Alerts matching `f`, newest first.
     pub async fn alerts(&self, f: &AlertFilter) -> Result<Vec<Alert>, WorkflowError> {
-        let mut conds = vec!["1 = 1".to_string()];
-        let mut binds: Vec<BindValue> = vec![];
-        let mut n = 1;
-        if f.open_only {
-            conds.push("a.closed_ms IS NULL".into());
-        }
-        if let Some(h) = &f.household_id {
-            conds.push(format!("a.household_id = ${n}"));
-            binds.push(BindValue::Text(h.clone()));
-            n += 1;
-        }
-        if let Some(s) = &f.scope {
-            let (c, b) = s.household_condition(n);
-            conds.push(c);
-            if let Some(b) = b {
-                binds.push(BindValue::Text(b));
-                n += 1;
-            }
-        }
-        if let Some(a) = f.audience {
-            conds.push(format!("a.audience = ${n}"));
-            binds.push(BindValue::Text(audience_str(a).into()));
-            n += 1;
-        }
-        if let Some(t) = f.from_ms {
-            conds.push(format!("a.raised_ms >= ${n}"));
-            binds.push(BindValue::Int(t));
-            n += 1;
-        }
-        if let Some(t) = f.to_ms {
-            conds.push(format!("a.raised_ms < ${n}"));
-            binds.push(BindValue::Int(t));
-            n += 1;
-        }
-        let cols = ALERT_COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {cols} FROM alerts a LEFT JOIN households h ON h.id = a.household_id \
-             WHERE {} ORDER BY a.raised_ms DESC, a.id DESC LIMIT ${n}",
-            conds.join(" AND ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                BindValue::Text(s) => q.bind(s),
-                BindValue::Int(i) => q.bind(i),
-            };
-        }
-        q = q.bind(f.limit.unwrap_or(1000));
-        let rows = q.fetch_all(self.inner.store.pool()).await?;
-        Ok(rows.iter().map(alert_row).collect::<Result<_, _>>()?)
+        let scope = f.scope.as_ref().map(|s| match s {
+            Scope::All => HouseholdScope::All,
+            Scope::District(d) => HouseholdScope::District(d),
+            Scope::Street(s) => HouseholdScope::Street(s),
+            Scope::Committee(c) => HouseholdScope::Committee(c),
+            Scope::Caseworker(u) => HouseholdScope::Caseworker(u.as_str()),
+        });
+        let rows = self
+            .inner
+            .store
+            .alerts(&AlertQuery {
+                open_only: f.open_only,
+                household_id: f.household_id.as_deref(),
+                scope,
+                audience: f.audience.map(audience_str),
+                from_ms: f.from_ms,
+                to_ms: f.to_ms,
+                limit: f.limit.unwrap_or(1000),
+            })
+            .await?;
+        alerts_of(rows)
     }
 
     /// Applies one of detection's signals.
@@ -431,13 +388,12 @@ impl WorkflowHandle {
         &self,
         key: &str,
     ) -> Result<Option<Alert>, WorkflowError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE open_key = $1"
-        )))
-        .bind(key)
-        .fetch_optional(self.inner.store.pool())
-        .await?;
-        Ok(row.as_ref().map(alert_row).transpose()?)
+        self.inner
+            .store
+            .alert_by_open_key(key)
+            .await?
+            .map(Alert::try_from)
+            .transpose()
     }
 
     async fn raise(&self, s: &Signal) -> Result<SignalOutcome, WorkflowError> {
@@ -448,22 +404,13 @@ impl WorkflowHandle {
             let mut tx = self.inner.store.begin().await?;
             // A raise of an episode already applied (detection re-deriving its state
             // after a restart) changes nothing.
-            let seen = sqlx::query("SELECT alert_id FROM alert_episodes WHERE episode_key = $1")
-                .bind(&episode)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if seen.is_some() {
+            if store::episode_applied(&mut tx, &episode).await? {
                 return Ok(SignalOutcome::Ignored("same_episode"));
             }
-            let open = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts WHERE open_key = $1"
-            )))
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(alert_row)
-            .transpose()?;
+            let open = store::alert_by_open_key(&mut tx, &key)
+                .await?
+                .map(Alert::try_from)
+                .transpose()?;
             let (outcome, alert) = match open {
                 Some(open) => {
                     let upgrade = s.severity > open.severity;
@@ -481,15 +428,7 @@ impl WorkflowHandle {
                     None => continue,
                 },
             };
-            sqlx::query(
-                "INSERT INTO alert_episodes (episode_key, alert_id, at_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (episode_key) DO NOTHING",
-            )
-            .bind(&episode)
-            .bind(alert.id.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            store::record_episode(&mut tx, &episode, alert.id.as_str(), now).await?;
             tx.commit().await?;
             if let SignalOutcome::Opened(id) = &outcome {
                 self.inner
@@ -517,28 +456,20 @@ impl WorkflowHandle {
     ) -> Result<Option<Alert>, WorkflowError> {
         let id = AlertId(new_id("al", now));
         let policy = EscalationConfig::policy_name(s.kind.audience(), s.severity);
-        let inserted = sqlx::query(
-            "INSERT INTO alerts (id, household_id, device_id, kind, audience, severity, state, \
-             open_key, reason, repeats, raised_ms, observed_ms, last_signal_ms, policy, \
-             policy_start_ms, escalation_step, repeat_count, arrival_realarms, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'raised', $7, $8, 0, $9, $10, $9, $11, $9, 0, 0, 0, 0) \
-             ON CONFLICT (open_key) DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(&s.household_id)
-        .bind(&s.device_id)
-        .bind(s.kind.as_str())
-        .bind(audience_str(s.kind.audience()))
-        .bind(severity_str(s.severity))
-        .bind(key)
-        .bind(&s.reason)
-        .bind(now)
-        .bind(s.observed_ms)
-        .bind(policy)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+        let new = NewAlert {
+            id: id.as_str(),
+            household_id: s.household_id.as_deref(),
+            device_id: s.device_id.as_deref(),
+            kind: s.kind.as_str(),
+            audience: audience_str(s.kind.audience()),
+            severity: severity_str(s.severity),
+            open_key: key,
+            reason: &s.reason,
+            raised_ms: now,
+            observed_ms: s.observed_ms,
+            policy,
+        };
+        if !store::insert_alert(tx, &new).await? {
             return Ok(None);
         }
         audit::record(
@@ -583,32 +514,19 @@ impl WorkflowHandle {
         let called = !involved_users(tx, &ctx.alert).await?.is_empty();
         let next_repeat =
             (policy.repeat_s > 0 && called).then(|| now + (policy.repeat_s as i64) * 1000);
-        sqlx::query(
-            "UPDATE alerts SET escalation_step = $1, next_escalation_ms = $2, next_repeat_ms = $3 \
-             WHERE id = $4",
-        )
-        .bind(step)
-        .bind(next)
-        .bind(next_repeat)
-        .bind(ctx.alert.id.as_str())
-        .execute(&mut **tx)
-        .await?;
+        store::set_alert_plan(tx, ctx.alert.id.as_str(), step, next, next_repeat).await?;
         self.load_in(tx, &ctx.alert.id).await
     }
 
     pub(crate) async fn load_in(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         id: &AlertId,
     ) -> Result<Alert, WorkflowError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"
-        )))
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| WorkflowError::UnknownAlert(id.0.clone()))?;
-        Ok(alert_row(&row)?)
+        let row = store::alert_by_id(conn, id.as_str())
+            .await?
+            .ok_or_else(|| WorkflowError::UnknownAlert(id.0.clone()))?;
+        Alert::try_from(row)
     }
 
     /// Counts a repeat of the open alert (and upgrades it when more severe), in `tx`.
@@ -620,20 +538,16 @@ impl WorkflowHandle {
         now: i64,
     ) -> Result<Alert, WorkflowError> {
         let upgrade = s.severity > open.severity;
-        let changed = sqlx::query(
-            "UPDATE alerts SET repeats = repeats + 1, last_signal_ms = $1, reason = $2, \
-             severity = $3, condition_cleared_ms = NULL, version = version + 1 \
-             WHERE id = $4 AND version = $5",
+        let counted = store::count_alert_repeat(
+            tx,
+            open.id.as_str(),
+            open.version,
+            now,
+            &s.reason,
+            severity_str(s.severity.max(open.severity)),
         )
-        .bind(now)
-        .bind(&s.reason)
-        .bind(severity_str(s.severity.max(open.severity)))
-        .bind(open.id.as_str())
-        .bind(open.version)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
+        .await?;
+        if !counted {
             return Err(WorkflowError::Conflict(open.id.0));
         }
         let alert = self.load_in(tx, &open.id).await?;
@@ -683,15 +597,7 @@ impl WorkflowHandle {
                 let policy = self.inner.cfg.escalation.policy(policy_name);
                 let arrival = (policy.arrival_s > 0 && a.arrived_ms.is_none())
                     .then(|| now + (policy.arrival_s as i64) * 1000);
-                sqlx::query(
-                    "UPDATE alerts SET policy = $1, arrival_due_ms = COALESCE(arrival_due_ms, $2) \
-                     WHERE id = $3",
-                )
-                .bind(policy_name)
-                .bind(arrival)
-                .bind(a.id.as_str())
-                .execute(&mut **tx)
-                .await?;
+                store::upgrade_acknowledged_alert(tx, a.id.as_str(), policy_name, arrival).await?;
                 if let Some(by) = &a.acknowledged_by {
                     let users = users_by_audit_names(tx, std::slice::from_ref(by)).await?;
                     self.notify_users(
@@ -708,15 +614,7 @@ impl WorkflowHandle {
                 }
                 updated = self.load_in(tx, &a.id).await?;
             } else {
-                sqlx::query(
-                    "UPDATE alerts SET policy = $1, policy_start_ms = $2, escalation_step = 0 \
-                     WHERE id = $3",
-                )
-                .bind(policy_name)
-                .bind(now)
-                .bind(a.id.as_str())
-                .execute(&mut **tx)
-                .await?;
+                store::restart_alert_policy(tx, a.id.as_str(), policy_name, now).await?;
                 let reloaded = self.load_in(tx, &a.id).await?;
                 let ctx = AlertCtx {
                     alert: reloaded,
@@ -780,17 +678,7 @@ impl WorkflowHandle {
         }
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE alerts SET condition_cleared_ms = $1, version = version + 1 \
-             WHERE id = $2 AND version = $3",
-        )
-        .bind(now)
-        .bind(open.id.as_str())
-        .bind(open.version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
+        if !store::mark_condition_cleared(&mut tx, open.id.as_str(), open.version, now).await? {
             return Err(WorkflowError::Conflict(open.id.0));
         }
         audit::record(
@@ -837,22 +725,17 @@ impl WorkflowHandle {
     ) -> Result<Alert, WorkflowError> {
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE alerts SET state = $1, open_key = NULL, closed_ms = $2, closed_by = $3, \
-             outcome = $4, outcome_note = $5, next_escalation_ms = NULL, next_repeat_ms = NULL, \
-             arrival_due_ms = NULL, version = version + 1 WHERE id = $6 AND version = $7",
-        )
-        .bind(state.as_str())
-        .bind(now)
-        .bind(actor.audit_name())
-        .bind(outcome)
-        .bind(note)
-        .bind(open.id.as_str())
-        .bind(open.version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
+        let closed_by = actor.audit_name();
+        let close = AlertClose {
+            id: open.id.as_str(),
+            version: open.version,
+            state: state.as_str(),
+            closed_ms: now,
+            closed_by: &closed_by,
+            outcome,
+            note,
+        };
+        if !store::close_alert(&mut tx, &close).await? {
             return Err(WorkflowError::Conflict(open.id.0));
         }
         Outbox::supersede(&mut tx, open.id.as_str(), &Purpose::CALLS_TO_ACT).await?;
@@ -941,20 +824,10 @@ impl WorkflowHandle {
         let policy = self.inner.cfg.escalation.policy(&a.policy).clone();
         let arrival = (policy.arrival_s > 0).then(|| now + (policy.arrival_s as i64) * 1000);
         let mut tx = self.inner.store.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE alerts SET state = 'acknowledged', acknowledged_ms = $1, acknowledged_by = $2, \
-             next_escalation_ms = NULL, next_repeat_ms = NULL, arrival_due_ms = $3, \
-             version = version + 1 WHERE id = $4 AND version = $5",
-        )
-        .bind(now)
-        .bind(actor.audit_name())
-        .bind(arrival)
-        .bind(a.id.as_str())
-        .bind(a.version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
+        let by = actor.audit_name();
+        let taken =
+            store::acknowledge_alert(&mut tx, a.id.as_str(), a.version, now, &by, arrival).await?;
+        if !taken {
             return Err(WorkflowError::Conflict(a.id.0));
         }
         Outbox::supersede(&mut tx, a.id.as_str(), &Purpose::CALLS_TO_ACT).await?;
@@ -1048,22 +921,13 @@ impl WorkflowHandle {
             }
             let now = self.now_ms();
             let mut tx = self.inner.store.begin().await?;
-            let sql = if to == AlertState::Arrived {
-                "UPDATE alerts SET state = 'arrived', arrived_ms = $1, arrived_by = $2, \
-                 arrival_due_ms = NULL, version = version + 1 WHERE id = $3 AND version = $4"
+            let by = actor.audit_name();
+            let changed = if to == AlertState::Arrived {
+                store::alert_arrived(&mut tx, a.id.as_str(), a.version, now, &by).await?
             } else {
-                "UPDATE alerts SET state = 'on_the_way', on_the_way_ms = $1, on_the_way_by = $2, \
-                 version = version + 1 WHERE id = $3 AND version = $4"
+                store::alert_on_the_way(&mut tx, a.id.as_str(), a.version, now, &by).await?
             };
-            let changed = sqlx::query(sql)
-                .bind(now)
-                .bind(actor.audit_name())
-                .bind(a.id.as_str())
-                .bind(a.version)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if changed == 0 {
+            if !changed {
                 continue;
             }
             audit::record(
@@ -1127,10 +991,9 @@ impl WorkflowHandle {
                 Err(e) => return Err(e),
                 Ok(closed) => {
                     if let Some(due) = outcome.follow_up_due_ms {
-                        sqlx::query("UPDATE alerts SET follow_up_due_ms = $1 WHERE id = $2")
-                            .bind(due)
-                            .bind(closed.id.as_str())
-                            .execute(self.inner.store.pool())
+                        self.inner
+                            .store
+                            .set_follow_up_due(closed.id.as_str(), due)
                             .await?;
                     }
                     return self.alert(id).await;
@@ -1164,16 +1027,8 @@ impl WorkflowHandle {
         }
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
-        sqlx::query(
-            "UPDATE alerts SET follow_up_done_ms = $1, follow_up_by = $2, follow_up_note = $3, \
-             version = version + 1 WHERE id = $4",
-        )
-        .bind(now)
-        .bind(actor.audit_name())
-        .bind(note.trim())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
+        let by = actor.audit_name();
+        store::complete_alert_follow_up(&mut tx, id.as_str(), now, &by, note.trim()).await?;
         audit::record(
             &mut tx,
             now,
@@ -1191,14 +1046,7 @@ impl WorkflowHandle {
 
     /// Resolved alerts whose follow-up is due by `until_ms` and not done.
     pub async fn follow_ups_due(&self, until_ms: i64) -> Result<Vec<Alert>, WorkflowError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE follow_up_due_ms IS NOT NULL \
-             AND follow_up_due_ms <= $1 AND follow_up_done_ms IS NULL ORDER BY follow_up_due_ms"
-        )))
-        .bind(until_ms)
-        .fetch_all(self.inner.store.pool())
-        .await?;
-        Ok(rows.iter().map(alert_row).collect::<Result<_, _>>()?)
+        alerts_of(self.inner.store.follow_ups_due(until_ms).await?)
     }
 
     /// A person (active user) is acting; devices and the system may not.
@@ -1214,7 +1062,7 @@ impl WorkflowHandle {
     /// devices of that kind (help buttons, pendants, gas sensors).
     pub(crate) async fn feedback(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         a: &Alert,
         kind: CommandKind,
         suffix: &str,
@@ -1231,16 +1079,7 @@ impl WorkflowHandle {
                     AlertCause::Fall => "pendant",
                     AlertCause::Gas => "gas",
                 };
-                sqlx::query(
-                    "SELECT id FROM devices WHERE household_id = $1 AND kind = $2 ORDER BY id",
-                )
-                .bind(h)
-                .bind(device_kind)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>("id"))
-                .collect::<Result<_, _>>()?
+                store::household_device_ids_of_kind(conn, h, device_kind).await?
             }
             (None, None) => vec![],
         };
@@ -1267,7 +1106,7 @@ impl WorkflowHandle {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn notify_users(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &AlertCtx,
         users: &[User],
         purpose: Purpose,
@@ -1310,7 +1149,7 @@ impl WorkflowHandle {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn enqueue_for_user(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         u: &User,
         key: &str,
         alert_id: Option<&str>,
@@ -1383,10 +1222,7 @@ impl WorkflowHandle {
 }
 
 /// The alert with its household, read on `conn`.
-pub(crate) async fn ctx_in(
-    conn: &mut AnyConnection,
-    alert: Alert,
-) -> Result<AlertCtx, sqlx::Error> {
+pub(crate) async fn ctx_in(conn: &mut Conn, alert: Alert) -> Result<AlertCtx, WorkflowError> {
     let household = match &alert.household_id {
         Some(h) => load_household(conn, h).await?,
         None => None,
@@ -1395,20 +1231,8 @@ pub(crate) async fn ctx_in(
 }
 
 /// Users called on for the alert so far, and whoever acknowledged it (active ones).
-pub(crate) async fn involved_users(
-    conn: &mut AnyConnection,
-    a: &Alert,
-) -> Result<Vec<User>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT user_id FROM alert_recipients WHERE alert_id = $1 ORDER BY step, user_id",
-    )
-    .bind(a.id.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut ids: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("user_id"))
-        .collect::<Result<_, _>>()?;
+pub(crate) async fn involved_users(conn: &mut Conn, a: &Alert) -> Result<Vec<User>, WorkflowError> {
+    let mut ids = store::alert_recipient_ids(conn, a.id.as_str()).await?;
     for by in [&a.acknowledged_by, &a.on_the_way_by, &a.arrived_by]
         .into_iter()
         .flatten()
@@ -1431,9 +1255,9 @@ pub(crate) async fn involved_users(
 }
 
 async fn users_by_audit_names(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     names: &[String],
-) -> Result<Vec<User>, sqlx::Error> {
+) -> Result<Vec<User>, WorkflowError> {
     let mut users = vec![];
     for n in names {
         if let Some(id) = n.strip_prefix("user:")
@@ -1443,11 +1267,6 @@ async fn users_by_audit_names(
         }
     }
     Ok(users)
-}
-
-enum BindValue {
-    Text(String),
-    Int(i64),
 }
 
 fn signal_actor(s: &Signal) -> Actor {

@@ -3,9 +3,9 @@
 //! inserted; nothing in the gateway updates or deletes them.
 
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
 
 use super::{Actor, WorkflowError, WorkflowHandle, new_id};
+use crate::store::{self, AuditRow, Conn, NewAuditEntry, StoreError};
 
 /// One entry of the trail.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,9 +29,12 @@ pub struct AuditEntry {
 }
 
 /// Appends an entry in the caller's transaction.
+///
+/// The error stays `sqlx::Error` for the callers whose own statements still return it;
+/// a failed insert is always the database's (`StoreError::Sql`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     at_ms: i64,
     actor: &Actor,
     action: &str,
@@ -40,35 +43,40 @@ pub(crate) async fn record(
     household_id: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit (id, at_ms, actor, action, entity, entity_id, household_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(new_id("au", at_ms))
-    .bind(at_ms)
-    .bind(actor.audit_name())
-    .bind(action)
-    .bind(entity)
-    .bind(entity_id)
-    .bind(household_id)
-    .bind(detail.to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
+    let id = new_id("au", at_ms);
+    let actor = actor.audit_name();
+    let detail = detail.to_string();
+    let entry = NewAuditEntry {
+        id: &id,
+        at_ms,
+        actor: &actor,
+        action,
+        entity,
+        entity_id,
+        household_id,
+        detail: &detail,
+    };
+    store::insert_audit(conn, &entry)
+        .await
+        .map_err(|e| match e {
+            StoreError::Sql(e) => e,
+            other => sqlx::Error::Protocol(other.to_string()),
+        })
 }
 
-fn entry(r: &sqlx::any::AnyRow) -> Result<AuditEntry, sqlx::Error> {
-    let detail: String = r.try_get("detail")?;
-    Ok(AuditEntry {
-        id: r.try_get("id")?,
-        at_ms: r.try_get("at_ms")?,
-        actor: r.try_get("actor")?,
-        action: r.try_get("action")?,
-        entity: r.try_get("entity")?,
-        entity_id: r.try_get("entity_id")?,
-        household_id: r.try_get("household_id")?,
-        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-    })
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            at_ms: r.at_ms,
+            actor: r.actor,
+            action: r.action,
+            entity: r.entity,
+            entity_id: r.entity_id,
+            household_id: r.household_id,
+            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+        }
+    }
 }
 
 impl WorkflowHandle {
@@ -78,15 +86,8 @@ impl WorkflowHandle {
         entity: &str,
         entity_id: &str,
     ) -> Result<Vec<AuditEntry>, WorkflowError> {
-        let rows = sqlx::query(
-            "SELECT id, at_ms, actor, action, entity, entity_id, household_id, detail FROM audit \
-             WHERE entity = $1 AND entity_id = $2 ORDER BY at_ms, id",
-        )
-        .bind(entity)
-        .bind(entity_id)
-        .fetch_all(self.inner.store.pool())
-        .await?;
-        Ok(rows.iter().map(entry).collect::<Result<_, _>>()?)
+        let rows = self.inner.store.audit_entries(entity, entity_id).await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 
     /// Everything that happened around a household, oldest first.
@@ -94,14 +95,8 @@ impl WorkflowHandle {
         &self,
         household_id: &str,
     ) -> Result<Vec<AuditEntry>, WorkflowError> {
-        let rows = sqlx::query(
-            "SELECT id, at_ms, actor, action, entity, entity_id, household_id, detail FROM audit \
-             WHERE household_id = $1 ORDER BY at_ms, id",
-        )
-        .bind(household_id)
-        .fetch_all(self.inner.store.pool())
-        .await?;
-        Ok(rows.iter().map(entry).collect::<Result<_, _>>()?)
+        let rows = self.inner.store.household_audit(household_id).await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 
     /// Records that `actor` read a household's data (`what`: e.g. `household.view`);

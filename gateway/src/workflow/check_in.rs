@@ -15,13 +15,13 @@
 //! re-derived after a restart asks nobody twice and is recorded once.
 
 use anxin_firmware::wire::CommandKind;
-use sqlx::Row;
 use tracing::info;
 
 use super::audit;
 use super::{Actor, SignalOutcome, WorkflowError, WorkflowHandle};
 use crate::notify::{Channel, Envelope, Outbox};
 use crate::signal::{Signal, SignalAction};
+use crate::store;
 
 impl WorkflowHandle {
     /// Applies a check-in signal (see the module documentation).
@@ -37,16 +37,12 @@ impl WorkflowHandle {
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
         // The household's devices the elder can answer on (one list: detection's).
-        let rows = sqlx::query("SELECT id, kind FROM devices WHERE household_id = $1 ORDER BY id")
-            .bind(household)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut devices = Vec::new();
-        for r in rows {
-            if crate::detect::answers_check_in(&r.try_get::<String, _>("kind")?) {
-                devices.push(r.try_get::<String, _>("id")?);
-            }
-        }
+        let devices: Vec<String> = store::household_device_kinds(&mut tx, household)
+            .await?
+            .into_iter()
+            .filter(|(_, kind)| crate::detect::answers_check_in(kind))
+            .map(|(id, _)| id)
+            .collect();
         let payload = if on {
             serde_json::json!({
                 "cmd": CommandKind::CheckIn, "on": true, "duration_s": self.inner.check_in_s,
@@ -59,15 +55,8 @@ impl WorkflowHandle {
         for device in &devices {
             if !on {
                 // A prompt not yet delivered must not start after its answer.
-                sqlx::query(
-                    "UPDATE outbox SET state = 'superseded' \
-                     WHERE channel = $1 AND address = $2 AND purpose = 'check_in' \
-                     AND state = 'pending'",
-                )
-                .bind(Channel::Device.as_str())
-                .bind(device)
-                .execute(&mut *tx)
-                .await?;
+                store::supersede_pending_check_ins(&mut tx, Channel::Device.as_str(), device)
+                    .await?;
             }
             let env = Envelope {
                 key: format!("check_in/{household}/{}/{device}/{switch}", s.episode_ms),

@@ -15,7 +15,6 @@
 //! (alert, recipient, step): a restart re-reads the deadlines and fires what is due,
 //! once.
 
-use sqlx::Row;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::alerts::{AlertCtx, ctx_in, involved_users};
@@ -24,6 +23,7 @@ use super::db::Tx;
 use super::org::{User, recipients};
 use super::text::Purpose;
 use super::{Actor, AlertId, WorkflowError, WorkflowHandle, audit};
+use crate::store::{self, AlertDeadlines};
 
 impl WorkflowHandle {
     /// Fires every step of `policy` that is due at `now`, starting at the alert's
@@ -112,12 +112,7 @@ impl WorkflowHandle {
             skip_ahead = false;
         }
         if step >= policy.steps.len() && !policy.steps.is_empty() {
-            let anybody =
-                sqlx::query("SELECT COUNT(*) AS n FROM alert_recipients WHERE alert_id = $1")
-                    .bind(a.id.as_str())
-                    .fetch_one(&mut **tx)
-                    .await?
-                    .try_get::<i64, _>("n")?;
+            let anybody = store::count_alert_recipients(tx, a.id.as_str()).await?;
             if anybody == 0 {
                 let admins = recipients(tx, Target::Admins, None).await?;
                 self.notify_users(
@@ -159,18 +154,17 @@ impl WorkflowHandle {
         step: usize,
         target: Target,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), WorkflowError> {
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
         for u in users {
-            sqlx::query(
-                "INSERT INTO alert_recipients (alert_id, user_id, step, target, notified_ms) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (alert_id, user_id) DO NOTHING",
+            store::add_alert_recipient(
+                tx,
+                alert.as_str(),
+                u.id.as_str(),
+                step,
+                target.as_str(),
+                now,
             )
-            .bind(alert.as_str())
-            .bind(u.id.as_str())
-            .bind(i64::try_from(step).unwrap_or(i64::MAX))
-            .bind(target.as_str())
-            .bind(now)
-            .execute(&mut **tx)
             .await?;
         }
         Ok(())
@@ -208,14 +202,7 @@ impl WorkflowHandle {
         }
         let policy = self.inner.cfg.escalation.policy(&a.policy).clone();
         let mut tx = self.inner.store.begin().await?;
-        let changed =
-            sqlx::query("UPDATE alerts SET version = version + 1 WHERE id = $1 AND version = $2")
-                .bind(a.id.as_str())
-                .bind(a.version)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if changed == 0 {
+        if !store::bump_alert_version(&mut tx, a.id.as_str(), a.version).await? {
             return Err(WorkflowError::Conflict(a.id.0));
         }
         let ctx = ctx_in(&mut tx, a).await?;
@@ -322,18 +309,18 @@ impl WorkflowHandle {
             warn!(alert_id = %a.id, realarms, "arrival not confirmed in time");
             next_arrival = (policy.arrival_s > 0).then(|| now + (policy.arrival_s as i64) * 1000);
         }
-        sqlx::query(
-            "UPDATE alerts SET escalation_step = $1, next_escalation_ms = $2, repeat_count = $3, \
-             next_repeat_ms = $4, arrival_realarms = $5, arrival_due_ms = $6 WHERE id = $7",
+        store::set_alert_deadlines(
+            &mut tx,
+            a.id.as_str(),
+            &AlertDeadlines {
+                escalation_step: step,
+                next_escalation_ms: next_escalation,
+                repeat_count: repeats,
+                next_repeat_ms: next_repeat,
+                arrival_realarms: realarms,
+                arrival_due_ms: next_arrival,
+            },
         )
-        .bind(step)
-        .bind(next_escalation)
-        .bind(repeats)
-        .bind(next_repeat)
-        .bind(realarms)
-        .bind(next_arrival)
-        .bind(a.id.as_str())
-        .execute(&mut *tx)
         .await?;
         let updated = self.load_in(&mut tx, &a.id).await?;
         tx.commit().await?;
@@ -359,37 +346,20 @@ impl WorkflowHandle {
     /// the start of its escalation policy, the next step, the next reminder and the
     /// arrival check. Returns how many alerts moved.
     pub async fn shift_open_deadlines(&self, by: i64) -> Result<u64, WorkflowError> {
-        Ok(sqlx::query(
-            "UPDATE alerts SET policy_start_ms = policy_start_ms + $1, \
-             next_escalation_ms = next_escalation_ms + $1, next_repeat_ms = next_repeat_ms + $1, \
-             arrival_due_ms = arrival_due_ms + $1, version = version + 1 WHERE closed_ms IS NULL",
-        )
-        .bind(by)
-        .execute(self.inner.store.pool())
-        .await?
-        .rows_affected())
+        Ok(self.inner.store.shift_open_alert_deadlines(by).await?)
     }
 
     /// Every open alert with its next deadline (what the deadline queue loads at start).
     pub async fn open_deadlines(&self) -> Result<Vec<(AlertId, i64)>, WorkflowError> {
-        let rows = sqlx::query(
-            "SELECT id, next_escalation_ms, next_repeat_ms, arrival_due_ms FROM alerts \
-             WHERE closed_ms IS NULL",
-        )
-        .fetch_all(self.inner.store.pool())
-        .await?;
+        let rows = self.inner.store.open_alert_deadlines().await?;
         let mut out = vec![];
         for r in rows {
-            let next = [
-                r.try_get::<Option<i64>, _>("next_escalation_ms")?,
-                r.try_get::<Option<i64>, _>("next_repeat_ms")?,
-                r.try_get::<Option<i64>, _>("arrival_due_ms")?,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let next = [r.next_escalation_ms, r.next_repeat_ms, r.arrival_due_ms]
+                .into_iter()
+                .flatten()
+                .min();
             if let Some(t) = next {
-                out.push((AlertId(r.try_get("id")?), t));
+                out.push((AlertId(r.id), t));
             }
         }
         Ok(out)
