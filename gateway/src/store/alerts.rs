@@ -111,3 +111,31 @@ impl Store {
         Ok(ids.into_iter().collect())
     }
 }
+
+/// An open alert of a household for its caseworker, briefly (the morning list).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CaseworkerAlertRow {
+    /// Alert id.
+    pub id: String,
+    /// Kind.
+    pub kind: String,
+    /// Severity.
+    pub severity: String,
+    /// State.
+    pub state: String,
+}
+
+/// The open alerts of `household` whose audience is its caseworker, oldest first,
+/// through `conn`.
+pub async fn open_caseworker_alerts(
+    conn: &mut super::Conn,
+    household: &str,
+) -> Result<Vec<CaseworkerAlertRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, severity, state FROM alerts WHERE household_id = $1 \
+         AND closed_ms IS NULL AND audience = 'caseworker' ORDER BY raised_ms",
+    )
+    .bind(household)
+    .fetch_all(&mut *conn)
+    .await?)
+}
