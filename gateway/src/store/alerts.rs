@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use sqlx::Row;
 
+use super::organisation::HouseholdScope;
 use super::sql::SqlBuilder;
 use super::{Conn, Store, StoreError};
 
@@ -220,52 +221,6 @@ pub struct AlertRow {
     pub arrival_realarms: i64,
     /// Version (compare-and-set).
     pub version: i64,
-}
-
-/// Which households a list of alerts covers (through the household's committee or
-/// caseworker); each condition is a fixed fragment with the id bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HouseholdScope<'a> {
-    /// Every household.
-    All,
-    /// The households of a district's committees.
-    District(&'a str),
-    /// The households of a street's committees.
-    Street(&'a str),
-    /// The households of one committee.
-    Committee(&'a str),
-    /// One caseworker's households.
-    Caseworker(&'a str),
-}
-
-impl HouseholdScope<'_> {
-    /// Appends the condition on `h` (the households table) to `q`.
-    fn push_condition(&self, q: &mut SqlBuilder) {
-        match *self {
-            HouseholdScope::All => {
-                q.push("1 = 1");
-            }
-            HouseholdScope::District(d) => {
-                q.push(
-                    "h.committee_id IN (SELECT c2.id FROM committees c2 JOIN streets s2 \
-                     ON s2.id = c2.street_id WHERE s2.district_id = ",
-                )
-                .push_bind(d)
-                .push(")");
-            }
-            HouseholdScope::Street(s) => {
-                q.push("h.committee_id IN (SELECT c2.id FROM committees c2 WHERE c2.street_id = ")
-                    .push_bind(s)
-                    .push(")");
-            }
-            HouseholdScope::Committee(c) => {
-                q.push("h.committee_id = ").push_bind(c);
-            }
-            HouseholdScope::Caseworker(u) => {
-                q.push("h.caseworker_id = ").push_bind(u);
-            }
-        }
-    }
 }
 
 /// Which alerts to list (every field optional but the limit).
@@ -816,4 +771,30 @@ mod tests {
              (SELECT c2.id FROM committees c2 WHERE c2.street_id = $2)"
         );
     }
+/// An open alert of a household for its caseworker, briefly (the morning list).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CaseworkerAlertRow {
+    /// Alert id.
+    pub id: String,
+    /// Kind.
+    pub kind: String,
+    /// Severity.
+    pub severity: String,
+    /// State.
+    pub state: String,
+}
+
+/// The open alerts of `household` whose audience is its caseworker, oldest first,
+/// through `conn`.
+pub async fn open_caseworker_alerts(
+    conn: &mut super::Conn,
+    household: &str,
+) -> Result<Vec<CaseworkerAlertRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, severity, state FROM alerts WHERE household_id = $1 \
+         AND closed_ms IS NULL AND audience = 'caseworker' ORDER BY raised_ms",
+    )
+    .bind(household)
+    .fetch_all(&mut *conn)
+    .await?)
 }

@@ -13,7 +13,10 @@ mod feedback;
 mod health;
 mod history;
 mod history_query;
+mod jobs;
 mod journal;
+mod needs;
+mod organisation;
 mod outbox;
 mod sessions;
 mod sql;
@@ -28,14 +31,19 @@ use sqlx::{AnyPool, Executor};
 
 pub use activity::{DayEventRow, LifeSigns, first_life_sign, last_life_sign, life_sign_times};
 pub use alerts::{
-    AlertClose, AlertDeadlines, AlertQuery, AlertRow, HouseholdScope, NewAlert, OpenAlertRow,
+    AlertClose, AlertDeadlines, AlertQuery, AlertRow, CaseworkerAlertRow, NewAlert, OpenAlertRow,
     OpenDeadlineRow, RaisedAlertRow, acknowledge_alert, alert_arrived, alert_by_id,
     alert_by_open_key, alert_on_the_way, bump_alert_version, close_alert, complete_alert_follow_up,
     count_alert_repeat, insert_alert, mark_alert_notified, mark_condition_cleared,
-    restart_alert_policy, set_alert_deadlines, set_alert_plan, upgrade_acknowledged_alert,
+    open_caseworker_alerts, restart_alert_policy, set_alert_deadlines, set_alert_plan,
+    upgrade_acknowledged_alert,
 };
 pub use audit::{AuditRow, NewAuditEntry, insert_audit};
-pub use contacts::ContactRow;
+pub use contacts::{
+    ContactRecordRow, ContactRow, NewContactRow, NewVisitTask, VisitTaskRow, contacts_on_day,
+    finish_visit_task, insert_contact, insert_visit_task, open_visit_task_count,
+    open_visit_task_ids,
+};
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
 pub use devices::{DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow};
 pub use escalation::{
@@ -48,15 +56,24 @@ pub use history::{
     HistoryPoint, HistoryWrite, HourPointRow, SpoolHourlyRow, SpoolPointRow,
 };
 pub use history_query::{Buckets, PointFilter, SeriesRow};
+pub use jobs::{DailyJob, mark_daily_job_done};
 pub(crate) use journal::pieces;
 pub use journal::{
     CommitBatch, EventRow, HealthRow, JournalRow, RecentEventRow, SeqRow, StatusRow,
+};
+pub use needs::{NeedQuery, NeedRow, NewNeedRow, assign_need, finish_need, insert_need};
+pub use organisation::{
+    CommitteeRosterRow, EmergencyContactRow, HouseholdRow, HouseholdScope, NewEmergencyContact,
+    OrgTable, RosterHousehold, assign_household, delete_household_contacts, household,
+    household_contacts, insert_household_contact, org_exists, upsert_committee, upsert_district,
+    upsert_roster_household, upsert_street,
 };
 pub use outbox::{
     NewOutboxEntry, OutboxEntry, insert_outbox, pending_outbox_payloads, supersede_outbox_entry,
     supersede_outbox_purpose, supersede_pending_check_ins,
 };
 pub use sessions::{ApiTokenRow, SessionRow};
+pub use users::{ActiveUsers, UserRow, UserUpsert, active_users, upsert_user, user};
 
 /// A connection of the store, or an open transaction of it (`&mut *tx`): what the
 /// functions that run inside their caller's transaction take.

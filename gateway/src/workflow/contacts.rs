@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::kpi::GroupBy;
 use super::needs::{Need, NewNeed, insert_need};
@@ -17,6 +16,7 @@ use super::{
     Actor, ContactMethod, ContactOutcome, HouseholdId, NeedCategory, TaskId, UserId, WorkflowError,
     WorkflowHandle, activity, audit, new_id,
 };
+use crate::store::{self, ContactRecordRow, NewContactRow, NewVisitTask, VisitTaskRow};
 
 /// A contact to record.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -114,38 +114,34 @@ pub struct CoverageRow {
     pub coverage: Option<f64>,
 }
 
-fn contact_row(r: &sqlx::any::AnyRow) -> Result<ContactRecord, sqlx::Error> {
-    let method: String = r.try_get("method")?;
-    let outcome: String = r.try_get("outcome")?;
-    Ok(ContactRecord {
-        id: r.try_get("id")?,
-        household_id: HouseholdId(r.try_get("household_id")?),
-        user_id: UserId(r.try_get("user_id")?),
-        day: r.try_get("day")?,
-        at_ms: r.try_get("at_ms")?,
-        method: ContactMethod::parse(&method).unwrap_or(ContactMethod::Phone),
-        outcome: ContactOutcome::parse(&outcome).unwrap_or(ContactOutcome::Well),
-        note: r.try_get("note")?,
-    })
+fn contact_of(r: ContactRecordRow) -> ContactRecord {
+    ContactRecord {
+        id: r.id,
+        household_id: HouseholdId(r.household_id),
+        user_id: UserId(r.user_id),
+        day: r.day,
+        at_ms: r.at_ms,
+        method: ContactMethod::parse(&r.method).unwrap_or(ContactMethod::Phone),
+        outcome: ContactOutcome::parse(&r.outcome).unwrap_or(ContactOutcome::Well),
+        note: r.note,
+    }
 }
 
-fn task_row(r: &sqlx::any::AnyRow) -> Result<VisitTask, sqlx::Error> {
-    Ok(VisitTask {
-        id: TaskId(r.try_get("id")?),
-        household_id: HouseholdId(r.try_get("household_id")?),
-        assignee_id: r.try_get::<Option<String>, _>("assignee_id")?.map(UserId),
-        day: r.try_get("day")?,
-        reason: r.try_get("reason")?,
-        contact_id: r.try_get("contact_id")?,
-        state: r.try_get("state")?,
-        created_ms: r.try_get("created_ms")?,
-        done_ms: r.try_get("done_ms")?,
-        done_by: r.try_get("done_by")?,
-        note: r.try_get("note")?,
-    })
+fn task_of(r: VisitTaskRow) -> VisitTask {
+    VisitTask {
+        id: TaskId(r.id),
+        household_id: HouseholdId(r.household_id),
+        assignee_id: r.assignee_id.map(UserId),
+        day: r.day,
+        reason: r.reason,
+        contact_id: r.contact_id,
+        state: r.state,
+        created_ms: r.created_ms,
+        done_ms: r.done_ms,
+        done_by: r.done_by,
+        note: r.note,
+    }
 }
-
-const TASK_COLUMNS: &str = "id, household_id, assignee_id, day, reason, contact_id, state, created_ms, done_ms, done_by, note";
 
 /// Most needs one contact may raise: a contact is one conversation, and an unbounded
 /// list lets one request fill the needs register (and every export of it).
@@ -223,21 +219,18 @@ impl WorkflowHandle {
         };
         let id = new_id("ct", now);
         let mut tx = self.inner.store.begin().await?;
-        sqlx::query(
-            "INSERT INTO contacts (id, household_id, user_id, day, at_ms, method, outcome, note, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&id)
-        .bind(household.id.as_str())
-        .bind(user.id.as_str())
-        .bind(&day)
-        .bind(at)
-        .bind(c.method.as_str())
-        .bind(c.outcome.as_str())
-        .bind(c.note.trim())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let contact = NewContactRow {
+            id: &id,
+            household_id: household.id.as_str(),
+            user_id: user.id.as_str(),
+            day: &day,
+            at_ms: at,
+            method: c.method.as_str(),
+            outcome: c.outcome.as_str(),
+            note: c.note.trim(),
+            created_ms: now,
+        };
+        store::insert_contact(&mut tx, &contact).await?;
         audit::record(
             &mut tx,
             now,
@@ -266,23 +259,15 @@ impl WorkflowHandle {
         }
         let mut closed_tasks = vec![];
         if c.method == ContactMethod::Visit {
-            let open = sqlx::query(
-                "SELECT id FROM visit_tasks WHERE household_id = $1 AND state = 'open'",
-            )
-            .bind(household.id.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-            for r in open {
-                let tid: String = r.try_get("id")?;
-                sqlx::query(
-                    "UPDATE visit_tasks SET state = 'done', done_ms = $1, done_by = $2, note = $3 \
-                     WHERE id = $4",
+            let open = store::open_visit_task_ids(&mut tx, household.id.as_str()).await?;
+            for tid in open {
+                store::finish_visit_task(
+                    &mut tx,
+                    &tid,
+                    now,
+                    &actor.audit_name(),
+                    &format!("{}: {}", c.outcome, c.note.trim()),
                 )
-                .bind(now)
-                .bind(actor.audit_name())
-                .bind(format!("{}: {}", c.outcome, c.note.trim()))
-                .bind(&tid)
-                .execute(&mut *tx)
                 .await?;
                 audit::record(
                     &mut tx,
@@ -300,13 +285,7 @@ impl WorkflowHandle {
         }
         let mut task_id = None;
         if c.outcome == ContactOutcome::NoAnswer && !life.sign_of_life() {
-            let already = sqlx::query(
-                "SELECT COUNT(*) AS n FROM visit_tasks WHERE household_id = $1 AND state = 'open'",
-            )
-            .bind(household.id.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get::<i64, _>("n")?;
+            let already = store::open_visit_task_count(&mut tx, household.id.as_str()).await?;
             if already == 0 {
                 let tid = new_id("vt", now);
                 let assignee = household
@@ -314,19 +293,16 @@ impl WorkflowHandle {
                     .clone()
                     .unwrap_or_else(|| user.id.clone());
                 let reason = "no_answer_and_no_sign_of_life_today";
-                sqlx::query(
-                    "INSERT INTO visit_tasks (id, household_id, assignee_id, day, reason, contact_id, \
-                     state, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)",
-                )
-                .bind(&tid)
-                .bind(household.id.as_str())
-                .bind(assignee.as_str())
-                .bind(&day)
-                .bind(reason)
-                .bind(&id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                let task = NewVisitTask {
+                    id: &tid,
+                    household_id: household.id.as_str(),
+                    assignee_id: assignee.as_str(),
+                    day: &day,
+                    reason,
+                    contact_id: &id,
+                    created_ms: now,
+                };
+                store::insert_visit_task(&mut tx, &task).await?;
                 audit::record(
                     &mut tx,
                     now,
@@ -380,12 +356,7 @@ impl WorkflowHandle {
         }
         tx.commit().await?;
         self.inner.outbox.wake();
-        let row = sqlx::query(
-            "SELECT id, household_id, user_id, day, at_ms, method, outcome, note FROM contacts WHERE id = $1",
-        )
-        .bind(&id)
-        .fetch_one(self.inner.store.pool())
-        .await?;
+        let row = self.inner.store.contact(&id).await?;
         let mut needs = vec![];
         for n in need_ids {
             needs.push(self.need(&n).await?);
@@ -395,7 +366,7 @@ impl WorkflowHandle {
             None => None,
         };
         Ok(ContactRecorded {
-            contact: contact_row(&row)?,
+            contact: contact_of(row),
             needs,
             visit_task,
             closed_tasks,
@@ -404,14 +375,13 @@ impl WorkflowHandle {
 
     /// One visit task.
     pub async fn visit_task(&self, id: &TaskId) -> Result<VisitTask, WorkflowError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TASK_COLUMNS} FROM visit_tasks WHERE id = $1"
-        )))
-        .bind(id.as_str())
-        .fetch_optional(self.inner.store.pool())
-        .await?
-        .ok_or_else(|| WorkflowError::UnknownTask(id.0.clone()))?;
-        Ok(task_row(&row)?)
+        let row = self
+            .inner
+            .store
+            .visit_task(id.as_str())
+            .await?
+            .ok_or_else(|| WorkflowError::UnknownTask(id.0.clone()))?;
+        Ok(task_of(row))
     }
 
     /// Open visit tasks (of one assignee, or all), oldest first.
@@ -419,21 +389,12 @@ impl WorkflowHandle {
         &self,
         assignee: Option<&UserId>,
     ) -> Result<Vec<VisitTask>, WorkflowError> {
-        let rows = match assignee {
-            Some(a) => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {TASK_COLUMNS} FROM visit_tasks WHERE state = 'open' AND assignee_id = $1 \
-                     ORDER BY created_ms"
-            )))
-            .bind(a.as_str())
-            .fetch_all(self.inner.store.pool())
-            .await?,
-            None => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {TASK_COLUMNS} FROM visit_tasks WHERE state = 'open' ORDER BY created_ms"
-            )))
-            .fetch_all(self.inner.store.pool())
-            .await?,
-        };
-        Ok(rows.iter().map(task_row).collect::<Result<_, _>>()?)
+        let rows = self
+            .inner
+            .store
+            .open_visit_tasks(assignee.map(UserId::as_str))
+            .await?;
+        Ok(rows.into_iter().map(task_of).collect())
     }
 
     /// Contacts of households in `scope` on local days `from..=to`, in time order.
@@ -443,20 +404,12 @@ impl WorkflowHandle {
         from: Date,
         to: Date,
     ) -> Result<Vec<ContactRecord>, WorkflowError> {
-        let (cond, bind) = scope.household_condition(3);
-        let sql = format!(
-            "SELECT ct.id, ct.household_id, ct.user_id, ct.day, ct.at_ms, ct.method, ct.outcome, ct.note \
-             FROM contacts ct JOIN households h ON h.id = ct.household_id \
-             WHERE ct.day >= $1 AND ct.day <= $2 AND {cond} ORDER BY ct.at_ms, ct.id"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(from.to_string())
-            .bind(to.to_string());
-        if let Some(b) = bind {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(self.inner.store.pool()).await?;
-        Ok(rows.iter().map(contact_row).collect::<Result<_, _>>()?)
+        let rows = self
+            .inner
+            .store
+            .contacts_between(scope.households(), &from.to_string(), &to.to_string())
+            .await?;
+        Ok(rows.into_iter().map(contact_of).collect())
     }
 
     /// Contact coverage per `group` and day over `from..=to`, for households in `scope`

@@ -8,7 +8,6 @@ use std::cmp::Reverse;
 
 use jiff::civil::Date;
 use serde::Serialize;
-use sqlx::Row;
 
 use super::activity::{self, ActivitySummary};
 use super::config::parse_hhmm;
@@ -16,6 +15,7 @@ use super::org::{Household, Scope, User};
 use super::time::{next_day, prev_day};
 use super::{Actor, Role, UserId, WorkflowError, WorkflowHandle, audit, kind_zh};
 use crate::signal::{AlertKind, Severity};
+use crate::store::{self, DailyJob};
 
 /// An open alert, briefly.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,35 +98,23 @@ impl WorkflowHandle {
         let mut items = vec![];
         for h in households {
             let hid = h.id.0.clone();
-            let alerts = sqlx::query(
-                "SELECT id, kind, severity, state FROM alerts WHERE household_id = $1 \
-                 AND closed_ms IS NULL AND audience = 'caseworker' ORDER BY raised_ms",
-            )
-            .bind(&hid)
-            .fetch_all(&mut *conn)
-            .await?;
-            let open_alerts = alerts
-                .iter()
+            // An alert of a kind or severity this build does not know is left out.
+            let open_alerts = store::open_caseworker_alerts(&mut conn, &hid)
+                .await?
+                .into_iter()
                 .filter_map(|r| {
-                    let kind: String = r.try_get("kind").ok()?;
-                    let sev: String = r.try_get("severity").ok()?;
                     Some(AlertBrief {
-                        id: r.try_get("id").ok()?,
-                        kind: AlertKind::parse(&kind)?,
-                        severity: super::parse_severity(&sev)?,
-                        state: r.try_get("state").ok()?,
+                        kind: AlertKind::parse(&r.kind)?,
+                        severity: super::parse_severity(&r.severity)?,
+                        id: r.id,
+                        state: r.state,
                     })
                 })
                 .collect::<Vec<_>>();
-            let visit: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM visit_tasks WHERE household_id = $1 AND state = 'open'",
-            )
-            .bind(&hid)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("n")?;
-            let contacted_yesterday = contacts_on(&mut conn, &hid, &yesterday).await? > 0;
-            let contacted_today = contacts_on(&mut conn, &hid, &today).await? > 0;
+            let visit = store::open_visit_task_count(&mut conn, &hid).await?;
+            let contacted_yesterday =
+                store::contacts_on_day(&mut conn, &hid, &yesterday).await? > 0;
+            let contacted_today = store::contacts_on_day(&mut conn, &hid, &today).await? > 0;
             let activity =
                 activity::summary(&mut conn, lt, &hid, date, at, self.inner.cfg.usual_days).await?;
             let risk_score = h.risk_score();
@@ -196,27 +184,24 @@ impl WorkflowHandle {
         // A morning list is only worth sending before the day's end-of-day list.
         if minute >= morning
             && minute < evening.max(morning + 1)
-            && !self.job_done("morning", today).await?
+            && !self.job_done(DailyJob::Morning, today).await?
         {
             self.send_morning_lists(today).await?;
             ran.push("morning");
         }
-        if minute >= evening && !self.job_done("evening", today).await? {
+        if minute >= evening && !self.job_done(DailyJob::Evening, today).await? {
             self.send_evening_lists(today).await?;
             ran.push("evening");
         }
         Ok(ran)
     }
 
-    async fn job_done(&self, job: &str, day: Date) -> Result<bool, WorkflowError> {
-        let n: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM workflow_jobs WHERE job = $1 AND day = $2")
-                .bind(job)
-                .bind(day.to_string())
-                .fetch_one(self.inner.store.pool())
-                .await?
-                .try_get("n")?;
-        Ok(n > 0)
+    async fn job_done(&self, job: DailyJob, day: Date) -> Result<bool, WorkflowError> {
+        Ok(self
+            .inner
+            .store
+            .daily_job_done(job, &day.to_string())
+            .await?)
     }
 
     async fn caseworkers(&self) -> Result<Vec<User>, WorkflowError> {
@@ -241,16 +226,7 @@ impl WorkflowHandle {
         }
         let en = self.inner.cfg.language == "en";
         let mut tx = self.inner.store.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO workflow_jobs (job, day, done_ms) VALUES ('morning', $1, $2) \
-             ON CONFLICT (job, day) DO NOTHING",
-        )
-        .bind(&day)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if fresh == 0 {
+        if !store::mark_daily_job_done(&mut tx, DailyJob::Morning, &day, now).await? {
             return Ok(0);
         }
         for (u, list) in &lists {
@@ -413,16 +389,7 @@ impl WorkflowHandle {
             messages.push((head, title, text, payload));
         }
         let mut tx = self.inner.store.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO workflow_jobs (job, day, done_ms) VALUES ('evening', $1, $2) \
-             ON CONFLICT (job, day) DO NOTHING",
-        )
-        .bind(&day)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if fresh == 0 {
+        if !store::mark_daily_job_done(&mut tx, DailyJob::Evening, &day, now).await? {
             return Ok(0);
         }
         for (u, title, text, payload) in &messages {
@@ -455,17 +422,4 @@ impl WorkflowHandle {
         self.inner.outbox.wake();
         Ok(messages.len())
     }
-}
-
-async fn contacts_on(
-    conn: &mut sqlx::AnyConnection,
-    household: &str,
-    day: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM contacts WHERE household_id = $1 AND day = $2")
-        .bind(household)
-        .bind(day)
-        .fetch_one(conn)
-        .await?
-        .try_get("n")
 }

@@ -452,15 +452,8 @@ impl WorkflowHandle {
             ],
         );
         // Own street only (not the one derived from the committee), to round-trip.
-        let own_street: HashMap<String, Option<String>> = {
-            use sqlx::Row;
-            sqlx::query("SELECT id, street_id FROM users")
-                .fetch_all(self.inner.store.pool())
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("id")?, r.try_get("street_id")?)))
-                .collect::<Result<_, sqlx::Error>>()?
-        };
+        let own_street: HashMap<String, Option<String>> =
+            self.inner.store.users_own_streets().await?;
         for u in self.users().await?.into_iter().filter(|u| u.active) {
             t.rows.push(vec![
                 u.id.0.clone().into(),
@@ -484,7 +477,6 @@ impl WorkflowHandle {
     }
 
     async fn roster_committees(&self) -> Result<Table, WorkflowError> {
-        use sqlx::Row;
         let mut t = Table::new(
             "committees",
             &[
@@ -496,21 +488,14 @@ impl WorkflowHandle {
                 "district_name",
             ],
         );
-        let rows = sqlx::query(
-            "SELECT c.id, c.name, c.street_id, s.name AS street_name, s.district_id, \
-             d.name AS district_name FROM committees c LEFT JOIN streets s ON s.id = c.street_id \
-             LEFT JOIN districts d ON d.id = s.district_id ORDER BY c.id",
-        )
-        .fetch_all(self.inner.store.pool())
-        .await?;
-        for r in rows {
+        for r in self.inner.store.committee_roster().await? {
             t.rows.push(vec![
-                r.try_get::<String, _>("id")?.into(),
-                r.try_get::<String, _>("name")?.into(),
-                Cell::opt(r.try_get::<Option<String>, _>("street_id")?),
-                Cell::opt(r.try_get::<Option<String>, _>("street_name")?),
-                Cell::opt(r.try_get::<Option<String>, _>("district_id")?),
-                Cell::opt(r.try_get::<Option<String>, _>("district_name")?),
+                r.id.into(),
+                r.name.into(),
+                Cell::opt(r.street_id),
+                Cell::opt(r.street_name),
+                Cell::opt(r.district_id),
+                Cell::opt(r.district_name),
             ]);
         }
         Ok(t)

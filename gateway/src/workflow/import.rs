@@ -12,11 +12,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::org::{NewUser, normalise_channels, upsert_user_tx};
 use super::table::{read_csv, read_xlsx};
 use super::{Actor, RiskTag, Role, WorkflowError, WorkflowHandle, audit, new_id, risk_tags_text};
+use crate::store::{self, NewEmergencyContact, OrgTable, RosterHousehold};
 
 /// A problem with one row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -281,18 +281,6 @@ struct Plan {
     assignments: Vec<AssignmentRow>,
 }
 
-async fn ids(
-    store: &crate::store::Store,
-    sql: &'static str,
-) -> Result<HashSet<String>, sqlx::Error> {
-    sqlx::query(sql)
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("id"))
-        .collect()
-}
-
 impl WorkflowHandle {
     /// Imports roster files, each given as (file name, bytes); `.xlsx` files are read as
     /// workbooks, anything else as CSV. With `dry_run`, only checks.
@@ -363,10 +351,10 @@ impl WorkflowHandle {
         report: &mut ImportReport,
     ) -> Result<Plan, WorkflowError> {
         let store = &self.inner.store;
-        let db_committees = ids(store, "SELECT id FROM committees").await?;
-        let db_streets = ids(store, "SELECT id FROM streets").await?;
-        let db_districts = ids(store, "SELECT id FROM districts").await?;
-        let db_households = ids(store, "SELECT id FROM households").await?;
+        let db_committees = store.org_ids(OrgTable::Committees).await?;
+        let db_streets = store.org_ids(OrgTable::Streets).await?;
+        let db_districts = store.org_ids(OrgTable::Districts).await?;
+        let db_households = store.org_ids(OrgTable::Households).await?;
         let db_users: HashMap<String, Role> = self
             .users()
             .await?
@@ -747,44 +735,21 @@ impl WorkflowHandle {
         let mut districts: Vec<_> = plan.districts.into_iter().collect();
         districts.sort();
         for (id, name) in &districts {
-            sqlx::query(
-                "INSERT INTO districts (id, name, created_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (id) DO UPDATE SET name = COALESCE($4, districts.name)",
-            )
-            .bind(id)
-            .bind(name.clone().unwrap_or_else(|| id.clone()))
-            .bind(now)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+            store::upsert_district(&mut tx, id, name.as_deref(), now).await?;
         }
         let mut streets: Vec<_> = plan.streets.into_iter().collect();
         streets.sort_by(|a, b| a.0.cmp(&b.0));
         for (id, (name, district)) in &streets {
-            sqlx::query(
-                "INSERT INTO streets (id, district_id, name, created_ms) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO UPDATE SET name = COALESCE($5, streets.name), \
-                 district_id = COALESCE(excluded.district_id, streets.district_id)",
-            )
-            .bind(id)
-            .bind(district)
-            .bind(name.clone().unwrap_or_else(|| id.clone()))
-            .bind(now)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+            store::upsert_street(&mut tx, id, name.as_deref(), district.as_deref(), now).await?;
         }
         for c in &plan.committees {
-            sqlx::query(
-                "INSERT INTO committees (id, street_id, name, created_ms) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-                 street_id = COALESCE(excluded.street_id, committees.street_id)",
+            store::upsert_committee(
+                &mut tx,
+                &c.id,
+                &c.name,
+                c.street.as_ref().map(|s| s.0.as_str()),
+                now,
             )
-            .bind(&c.id)
-            .bind(c.street.as_ref().map(|s| s.0.clone()))
-            .bind(&c.name)
-            .bind(now)
-            .execute(&mut *tx)
             .await?;
             let _ = &c.district;
         }
@@ -792,84 +757,51 @@ impl WorkflowHandle {
             upsert_user_tx(&mut tx, u, *role, channels, now).await?;
         }
         for h in &plan.households {
-            let mut sets = vec!["name = excluded.name".to_string()];
-            let mut cols = vec!["id", "name", "created_ms"];
-            for c in [
-                "address",
-                "phone",
-                "committee_id",
-                "caseworker_id",
-                "backup_id",
-                "risk_tags",
-                "notes",
-            ] {
-                if h.has.contains(c) {
-                    cols.push(c);
-                    sets.push(format!("{c} = excluded.{c}"));
-                }
-            }
-            let placeholders = (1..=cols.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO households ({}) VALUES ({placeholders}) ON CONFLICT (id) DO UPDATE SET {}",
-                cols.join(", "),
-                sets.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&h.id)
-                .bind(&h.name)
-                .bind(now);
-            for c in &cols[3..] {
-                q = match *c {
-                    "address" => q.bind(h.address.clone().unwrap_or_default()),
-                    "phone" => q.bind(h.phone.clone()),
-                    "committee_id" => q.bind(h.committee_id.clone()),
-                    "caseworker_id" => q.bind(h.caseworker_id.clone()),
-                    "backup_id" => q.bind(h.backup_id.clone()),
-                    "risk_tags" => q.bind(risk_tags_text(h.risk_tags.as_deref().unwrap_or(&[]))),
-                    _ => q.bind(h.notes.clone().unwrap_or_default()),
-                };
-            }
-            q.execute(&mut *tx).await?;
+            // The columns the roster has; a column it lacks keeps its stored value.
+            let has = |c: &str| h.has.contains(c);
+            let risk_tags = risk_tags_text(h.risk_tags.as_deref().unwrap_or(&[]));
+            let row = RosterHousehold {
+                id: &h.id,
+                name: &h.name,
+                address: has("address").then(|| h.address.as_deref().unwrap_or_default()),
+                phone: has("phone").then_some(h.phone.as_deref()),
+                committee_id: has("committee_id").then_some(h.committee_id.as_deref()),
+                caseworker_id: has("caseworker_id").then_some(h.caseworker_id.as_deref()),
+                backup_id: has("backup_id").then_some(h.backup_id.as_deref()),
+                risk_tags: has("risk_tags").then_some(risk_tags.as_str()),
+                notes: has("notes").then(|| h.notes.as_deref().unwrap_or_default()),
+            };
+            store::upsert_roster_household(&mut tx, &row, now).await?;
             if h.has.contains("caseworker_id") || h.has.contains("backup_id") {
                 report.assignments += 1;
             }
             if let Some(contacts) = &h.contacts {
-                sqlx::query("DELETE FROM household_contacts WHERE household_id = $1")
-                    .bind(&h.id)
-                    .execute(&mut *tx)
-                    .await?;
+                store::delete_household_contacts(&mut tx, &h.id).await?;
                 for (i, (name, relation, phone)) in contacts.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO household_contacts (id, household_id, name, relation, phone, priority) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(new_id("ec", now))
-                    .bind(&h.id)
-                    .bind(name)
-                    .bind(relation)
-                    .bind(phone)
-                    .bind(i32::try_from(i).unwrap_or(i32::MAX))
-                    .execute(&mut *tx)
-                    .await?;
+                    let id = new_id("ec", now);
+                    let contact = NewEmergencyContact {
+                        id: &id,
+                        household_id: &h.id,
+                        name,
+                        relation,
+                        phone,
+                        priority: i32::try_from(i).unwrap_or(i32::MAX),
+                    };
+                    store::insert_household_contact(&mut tx, &contact).await?;
                     report.emergency_contacts += 1;
                 }
             } else if h.has.contains("emergency_contacts") {
-                sqlx::query("DELETE FROM household_contacts WHERE household_id = $1")
-                    .bind(&h.id)
-                    .execute(&mut *tx)
-                    .await?;
+                store::delete_household_contacts(&mut tx, &h.id).await?;
             }
         }
         for a in &plan.assignments {
-            sqlx::query("UPDATE households SET caseworker_id = $1, backup_id = $2 WHERE id = $3")
-                .bind(&a.caseworker_id)
-                .bind(&a.backup_id)
-                .bind(&a.household_id)
-                .execute(&mut *tx)
-                .await?;
+            store::assign_household(
+                &mut tx,
+                &a.household_id,
+                a.caseworker_id.as_deref(),
+                a.backup_id.as_deref(),
+            )
+            .await?;
             report.assignments += 1;
         }
         report.districts = districts.len();

@@ -2,13 +2,13 @@
 //! from a contact or an alert, assigned, and tracked to fulfilment with dates.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
 
 use super::org::Scope;
 use super::{
     Actor, HouseholdId, NeedCategory, NeedId, NeedStatus, UserId, WorkflowError, WorkflowHandle,
     audit, new_id,
 };
+use crate::store::{self, Conn, NeedQuery, NeedRow, NewNeedRow};
 
 /// A need.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,64 +79,55 @@ pub struct NeedFilter {
     pub to_ms: Option<i64>,
 }
 
-const COLUMNS: &str = "n.id, n.household_id, n.category, n.description, n.status, \
-     n.source_contact_id, n.source_alert_id, n.created_ms, n.created_by, n.assignee_id, \
-     n.due_ms, n.fulfilled_ms, n.fulfilled_by, n.outcome_note, n.updated_ms";
-
-fn need_row(r: &sqlx::any::AnyRow) -> Result<Need, sqlx::Error> {
-    let category: String = r.try_get("category")?;
-    let status: String = r.try_get("status")?;
-    Ok(Need {
-        id: NeedId(r.try_get("id")?),
-        household_id: HouseholdId(r.try_get("household_id")?),
-        category: NeedCategory::parse(&category).unwrap_or(NeedCategory::Other),
-        description: r.try_get("description")?,
-        status: NeedStatus::parse(&status).unwrap_or(NeedStatus::Open),
-        source_contact_id: r.try_get("source_contact_id")?,
-        source_alert_id: r.try_get("source_alert_id")?,
-        created_ms: r.try_get("created_ms")?,
-        created_by: r.try_get("created_by")?,
-        assignee_id: r.try_get::<Option<String>, _>("assignee_id")?.map(UserId),
-        due_ms: r.try_get("due_ms")?,
-        fulfilled_ms: r.try_get("fulfilled_ms")?,
-        fulfilled_by: r.try_get("fulfilled_by")?,
-        outcome_note: r.try_get("outcome_note")?,
-        updated_ms: r.try_get("updated_ms")?,
-    })
+fn need_of(r: NeedRow) -> Need {
+    Need {
+        id: NeedId(r.id),
+        household_id: HouseholdId(r.household_id),
+        category: NeedCategory::parse(&r.category).unwrap_or(NeedCategory::Other),
+        description: r.description,
+        status: NeedStatus::parse(&r.status).unwrap_or(NeedStatus::Open),
+        source_contact_id: r.source_contact_id,
+        source_alert_id: r.source_alert_id,
+        created_ms: r.created_ms,
+        created_by: r.created_by,
+        assignee_id: r.assignee_id.map(UserId),
+        due_ms: r.due_ms,
+        fulfilled_ms: r.fulfilled_ms,
+        fulfilled_by: r.fulfilled_by,
+        outcome_note: r.outcome_note,
+        updated_ms: r.updated_ms,
+    }
 }
 
 /// Inserts a need in the caller's transaction (with its audit entry).
 pub(crate) async fn insert_need(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     actor: &Actor,
     n: &NewNeed,
     source_contact_id: Option<&str>,
     now: i64,
-) -> Result<NeedId, sqlx::Error> {
+) -> Result<NeedId, WorkflowError> {
     let id = NeedId(new_id("nd", now));
     let status = if n.assignee_id.is_some() {
         NeedStatus::Assigned
     } else {
         NeedStatus::Open
     };
-    sqlx::query(
-        "INSERT INTO needs (id, household_id, category, description, status, source_contact_id, \
-         source_alert_id, created_ms, created_by, assignee_id, due_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $8)",
-    )
-    .bind(id.as_str())
-    .bind(n.household_id.as_str())
-    .bind(n.category.as_str())
-    .bind(n.description.trim())
-    .bind(status.as_str())
-    .bind(source_contact_id)
-    .bind(&n.source_alert_id)
-    .bind(now)
-    .bind(actor.audit_name())
-    .bind(n.assignee_id.as_ref().map(|u| u.0.clone()))
-    .bind(n.due_ms)
-    .execute(&mut *conn)
-    .await?;
+    let created_by = actor.audit_name();
+    let row = NewNeedRow {
+        id: id.as_str(),
+        household_id: n.household_id.as_str(),
+        category: n.category.as_str(),
+        description: n.description.trim(),
+        status: status.as_str(),
+        source_contact_id,
+        source_alert_id: n.source_alert_id.as_deref(),
+        created_ms: now,
+        created_by: &created_by,
+        assignee_id: n.assignee_id.as_ref().map(UserId::as_str),
+        due_ms: n.due_ms,
+    };
+    store::insert_need(conn, &row).await?;
     audit::record(
         conn,
         now,
@@ -158,14 +149,13 @@ pub(crate) async fn insert_need(
 impl WorkflowHandle {
     /// One need.
     pub async fn need(&self, id: &NeedId) -> Result<Need, WorkflowError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM needs n WHERE n.id = $1"
-        )))
-        .bind(id.as_str())
-        .fetch_optional(self.inner.store.pool())
-        .await?
-        .ok_or_else(|| WorkflowError::UnknownNeed(id.0.clone()))?;
-        Ok(need_row(&row)?)
+        let row = self
+            .inner
+            .store
+            .need(id.as_str())
+            .await?
+            .ok_or_else(|| WorkflowError::UnknownNeed(id.0.clone()))?;
+        Ok(need_of(row))
     }
 
     /// Records a need (from an alert, or on its own; needs from a contact come with
@@ -215,16 +205,7 @@ impl WorkflowHandle {
         }
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
-        sqlx::query(
-            "UPDATE needs SET assignee_id = $1, due_ms = COALESCE($2, due_ms), status = 'assigned', \
-             updated_ms = $3 WHERE id = $4",
-        )
-        .bind(assignee.as_str())
-        .bind(due_ms)
-        .bind(now)
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
+        store::assign_need(&mut tx, id.as_str(), assignee.as_str(), due_ms, now).await?;
         audit::record(
             &mut tx,
             now,
@@ -285,16 +266,14 @@ impl WorkflowHandle {
         }
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
-        sqlx::query(
-            "UPDATE needs SET status = $1, fulfilled_ms = $2, fulfilled_by = $3, outcome_note = $4, \
-             updated_ms = $2 WHERE id = $5",
+        store::finish_need(
+            &mut tx,
+            id.as_str(),
+            status.as_str(),
+            &actor.audit_name(),
+            note.trim(),
+            now,
         )
-        .bind(status.as_str())
-        .bind(now)
-        .bind(actor.audit_name())
-        .bind(note.trim())
-        .bind(id.as_str())
-        .execute(&mut *tx)
         .await?;
         audit::record(
             &mut tx,
@@ -317,69 +296,16 @@ impl WorkflowHandle {
 
     /// Needs matching `f`, oldest first.
     pub async fn needs(&self, f: &NeedFilter) -> Result<Vec<Need>, WorkflowError> {
-        let mut conds = vec!["1 = 1".to_string()];
-        let mut texts: Vec<(usize, String)> = vec![];
-        let mut ints: Vec<(usize, i64)> = vec![];
-        let mut n = 1;
-        if let Some(s) = &f.scope {
-            let (c, b) = s.household_condition(n);
-            conds.push(c);
-            if let Some(b) = b {
-                texts.push((n, b));
-                n += 1;
-            }
-        }
-        if let Some(h) = &f.household_id {
-            conds.push(format!("n.household_id = ${n}"));
-            texts.push((n, h.clone()));
-            n += 1;
-        }
-        if let Some(a) = &f.assignee_id {
-            conds.push(format!("n.assignee_id = ${n}"));
-            texts.push((n, a.0.clone()));
-            n += 1;
-        }
-        if let Some(t) = f.from_ms {
-            conds.push(format!("n.created_ms >= ${n}"));
-            ints.push((n, t));
-            n += 1;
-        }
-        if let Some(t) = f.to_ms {
-            conds.push(format!("n.created_ms < ${n}"));
-            ints.push((n, t));
-            n += 1;
-        }
-        if !f.statuses.is_empty() {
-            // Closed list: the names are constants, not user text.
-            let list = f
-                .statuses
-                .iter()
-                .map(|s| format!("'{}'", s.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            conds.push(format!("n.status IN ({list})"));
-        }
-        let _ = n;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM needs n JOIN households h ON h.id = n.household_id \
-             WHERE {} ORDER BY n.created_ms, n.id",
-            conds.join(" AND ")
-        );
-        // Bind in placeholder order.
-        let mut all: Vec<(usize, Result<String, i64>)> = texts
-            .into_iter()
-            .map(|(i, s)| (i, Ok(s)))
-            .chain(ints.into_iter().map(|(i, v)| (i, Err(v))))
-            .collect();
-        all.sort_by_key(|(i, _)| *i);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (_, v) in all {
-            q = match v {
-                Ok(s) => q.bind(s),
-                Err(i) => q.bind(i),
-            };
-        }
-        let rows = q.fetch_all(self.inner.store.pool()).await?;
-        Ok(rows.iter().map(need_row).collect::<Result<_, _>>()?)
+        let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
+        let query = NeedQuery {
+            scope: f.scope.as_ref().map(Scope::households),
+            household_id: f.household_id.as_deref(),
+            assignee_id: f.assignee_id.as_ref().map(UserId::as_str),
+            from_ms: f.from_ms,
+            to_ms: f.to_ms,
+            statuses: &statuses,
+        };
+        let rows = self.inner.store.needs(&query).await?;
+        Ok(rows.into_iter().map(need_of).collect())
     }
 }

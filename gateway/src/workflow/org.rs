@@ -4,7 +4,6 @@
 //! to households (the registry, `store::devices`).
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
 
 use super::config::Target;
 use super::{
@@ -12,6 +11,9 @@ use super::{
     parse_risk_tags,
 };
 use crate::notify::{Channel, Recipient};
+use crate::store::{
+    self, ActiveUsers, Conn, HouseholdRow, HouseholdScope, OrgTable, StoreError, UserRow,
+};
 
 /// An emergency contact of a household (family, neighbour).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,72 +172,57 @@ impl Scope {
         }
     }
 
-    /// A condition on households aliased `h` (with `$n` as its parameter) and the value
-    /// to bind, if any.
-    pub(crate) fn household_condition(&self, n: usize) -> (String, Option<String>) {
+    /// The households this scope covers, as the store filters them.
+    pub(crate) fn households(&self) -> HouseholdScope<'_> {
         match self {
-            Scope::All => ("1 = 1".into(), None),
-            Scope::District(d) => (
-                format!(
-                    "h.committee_id IN (SELECT c2.id FROM committees c2 JOIN streets s2 \
-                     ON s2.id = c2.street_id WHERE s2.district_id = ${n})"
-                ),
-                Some(d.clone()),
-            ),
-            Scope::Street(s) => (
-                format!(
-                    "h.committee_id IN (SELECT c2.id FROM committees c2 WHERE c2.street_id = ${n})"
-                ),
-                Some(s.clone()),
-            ),
-            Scope::Committee(c) => (format!("h.committee_id = ${n}"), Some(c.clone())),
-            Scope::Caseworker(u) => (format!("h.caseworker_id = ${n}"), Some(u.0.clone())),
+            Scope::All => HouseholdScope::All,
+            Scope::District(d) => HouseholdScope::District(d),
+            Scope::Street(s) => HouseholdScope::Street(s),
+            Scope::Committee(c) => HouseholdScope::Committee(c),
+            Scope::Caseworker(u) => HouseholdScope::Caseworker(u.as_str()),
         }
+    }
+
+    /// A condition on households aliased `h` (with `$n` as its parameter) and the value
+    /// to bind, if any, for statements that number their placeholders themselves (see
+    /// [`HouseholdScope::condition`]).
+    pub(crate) fn household_condition(&self, n: usize) -> (String, Option<String>) {
+        self.households().condition(n)
     }
 }
 
-const HOUSEHOLD_COLUMNS: &str = "h.id, h.name, h.address, h.phone, h.committee_id, c.street_id, \
-     h.caseworker_id, h.backup_id, h.risk_tags, h.notes";
-
-fn household_row(r: &sqlx::any::AnyRow) -> Result<Household, sqlx::Error> {
-    let tags: String = r.try_get("risk_tags")?;
-    Ok(Household {
-        id: HouseholdId(r.try_get("id")?),
-        name: r.try_get("name")?,
-        address: r.try_get("address")?,
-        phone: r.try_get("phone")?,
-        committee_id: r.try_get("committee_id")?,
-        street_id: r.try_get("street_id")?,
-        caseworker_id: r.try_get::<Option<String>, _>("caseworker_id")?.map(UserId),
-        backup_id: r.try_get::<Option<String>, _>("backup_id")?.map(UserId),
-        risk_tags: parse_risk_tags(&tags),
-        notes: r.try_get("notes")?,
+fn household_of(r: HouseholdRow) -> Household {
+    Household {
+        id: HouseholdId(r.id),
+        name: r.name,
+        address: r.address,
+        phone: r.phone,
+        committee_id: r.committee_id,
+        street_id: r.street_id,
+        caseworker_id: r.caseworker_id.map(UserId),
+        backup_id: r.backup_id.map(UserId),
+        risk_tags: parse_risk_tags(&r.risk_tags),
+        notes: r.notes,
         emergency_contacts: vec![],
-    })
+    }
 }
 
-const USER_COLUMNS: &str = "u.id, u.name, u.role, u.committee_id, \
-     COALESCE(u.street_id, c.street_id) AS street_id, u.phone, u.email, u.wecom_userid, \
-     u.channels, u.quiet_start, u.quiet_end, u.on_duty, u.active";
-
-fn user_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
-    let role: String = r.try_get("role")?;
-    let channels: String = r.try_get("channels")?;
-    Ok(User {
-        id: UserId(r.try_get("id")?),
-        name: r.try_get("name")?,
-        role: Role::parse(&role).unwrap_or(Role::Caseworker),
-        committee_id: r.try_get("committee_id")?,
-        street_id: r.try_get("street_id")?,
-        phone: r.try_get("phone")?,
-        email: r.try_get("email")?,
-        wecom_userid: r.try_get("wecom_userid")?,
-        channels: channels.split(',').filter_map(Channel::parse).collect(),
-        quiet_start: r.try_get("quiet_start")?,
-        quiet_end: r.try_get("quiet_end")?,
-        on_duty: r.try_get::<i32, _>("on_duty")? != 0,
-        active: r.try_get::<i32, _>("active")? != 0,
-    })
+fn user_of(r: UserRow) -> User {
+    User {
+        id: UserId(r.id),
+        name: r.name,
+        role: Role::parse(&r.role).unwrap_or(Role::Caseworker),
+        committee_id: r.committee_id,
+        street_id: r.street_id,
+        phone: r.phone,
+        email: r.email,
+        wecom_userid: r.wecom_userid,
+        channels: r.channels.split(',').filter_map(Channel::parse).collect(),
+        quiet_start: r.quiet_start,
+        quiet_end: r.quiet_end,
+        on_duty: r.on_duty,
+        active: r.active,
+    }
 }
 
 impl WorkflowHandle {
@@ -249,17 +236,8 @@ impl WorkflowHandle {
 
     /// Households in `scope` (without emergency contacts), by id.
     pub async fn households(&self, scope: &Scope) -> Result<Vec<Household>, WorkflowError> {
-        let (cond, bind) = scope.household_condition(1);
-        let sql = format!(
-            "SELECT {HOUSEHOLD_COLUMNS} FROM households h \
-             LEFT JOIN committees c ON c.id = h.committee_id WHERE {cond} ORDER BY h.id"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(b) = bind {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(self.inner.store.pool()).await?;
-        Ok(rows.iter().map(household_row).collect::<Result<_, _>>()?)
+        let rows = self.inner.store.households_in(scope.households()).await?;
+        Ok(rows.into_iter().map(household_of).collect())
     }
 
     /// One user (active or not).
@@ -272,13 +250,8 @@ impl WorkflowHandle {
 
     /// Every user, by id.
     pub async fn users(&self) -> Result<Vec<User>, WorkflowError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN committees c ON c.id = u.committee_id \
-             ORDER BY u.id"
-        )))
-        .fetch_all(self.inner.store.pool())
-        .await?;
-        Ok(rows.iter().map(user_row).collect::<Result<_, _>>()?)
+        let rows = self.inner.store.users().await?;
+        Ok(rows.into_iter().map(user_of).collect())
     }
 
     /// The acting user, who must exist and be active (device and system actors pass).
@@ -315,21 +288,20 @@ impl WorkflowHandle {
         let mut tx = self.inner.store.begin().await?;
         // A reference to a committee or street that does not exist is the caller's
         // mistake, said as such, not a foreign-key failure of the store.
-        for (field, table, id) in [
-            ("committee_id", "committees", &u.committee_id),
-            ("street_id", "streets", &u.street_id),
+        for (field, table, what, id) in [
+            (
+                "committee_id",
+                OrgTable::Committees,
+                "committee",
+                &u.committee_id,
+            ),
+            ("street_id", OrgTable::Streets, "street", &u.street_id),
         ] {
             let Some(id) = id else { continue };
-            let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT 1 AS one FROM {table} WHERE id = $1"
-            )))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if found.is_none() {
+            if !store::org_exists(&mut tx, table, id).await? {
                 return Err(WorkflowError::Invalid {
                     field,
-                    reason: format!("no such {}", &table[..table.len() - 1]),
+                    reason: format!("no such {what}"),
                 });
             }
         }
@@ -370,12 +342,13 @@ impl WorkflowHandle {
         }
         let now = self.now_ms();
         let mut tx = self.inner.store.begin().await?;
-        sqlx::query("UPDATE households SET caseworker_id = $1, backup_id = $2 WHERE id = $3")
-            .bind(caseworker.map(|u| u.0.clone()))
-            .bind(backup.map(|u| u.0.clone()))
-            .bind(household.as_str())
-            .execute(&mut *tx)
-            .await?;
+        store::assign_household(
+            &mut tx,
+            household.as_str(),
+            caseworker.map(UserId::as_str),
+            backup.map(UserId::as_str),
+        )
+        .await?;
         audit::record(
             &mut tx,
             now,
@@ -392,67 +365,58 @@ impl WorkflowHandle {
     }
 }
 
+/// The store's error as the database error it is, for the alert workflow's helpers
+/// that still report `sqlx::Error` (the store's reads here fail only with
+/// [`StoreError::Sql`]; anything else is carried as its message).
+fn as_sqlx(e: StoreError) -> sqlx::Error {
+    match e {
+        StoreError::Sql(e) => e,
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
+}
+
 /// One household with its emergency contacts, read on `conn`.
 pub(crate) async fn load_household(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
 ) -> Result<Option<Household>, sqlx::Error> {
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {HOUSEHOLD_COLUMNS} FROM households h \
-         LEFT JOIN committees c ON c.id = h.committee_id WHERE h.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
+    let Some(row) = store::household(conn, id).await.map_err(as_sqlx)? else {
         return Ok(None);
     };
-    let mut h = household_row(&row)?;
-    let contacts = sqlx::query(
-        "SELECT name, relation, phone FROM household_contacts WHERE household_id = $1 \
-         ORDER BY priority, id",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    h.emergency_contacts = contacts
-        .iter()
-        .map(|r| {
-            Ok(EmergencyContact {
-                name: r.try_get("name")?,
-                relation: r.try_get("relation")?,
-                phone: r.try_get("phone")?,
-            })
+    let mut h = household_of(row);
+    h.emergency_contacts = store::household_contacts(conn, id)
+        .await
+        .map_err(as_sqlx)?
+        .into_iter()
+        .map(|c| EmergencyContact {
+            name: c.name,
+            relation: c.relation,
+            phone: c.phone,
         })
-        .collect::<Result<_, sqlx::Error>>()?;
+        .collect();
     Ok(Some(h))
 }
 
 /// One user, read on `conn`.
-pub(crate) async fn load_user(
-    conn: &mut AnyConnection,
-    id: &str,
-) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {USER_COLUMNS} FROM users u LEFT JOIN committees c ON c.id = u.committee_id \
-         WHERE u.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(user_row).transpose()
+pub(crate) async fn load_user(conn: &mut Conn, id: &str) -> Result<Option<User>, sqlx::Error> {
+    Ok(store::user(conn, id).await.map_err(as_sqlx)?.map(user_of))
+}
+
+/// The active users `which` names, read on `conn`.
+async fn active_users(conn: &mut Conn, which: ActiveUsers<'_>) -> Result<Vec<User>, StoreError> {
+    Ok(store::active_users(conn, which)
+        .await?
+        .into_iter()
+        .map(user_of)
+        .collect())
 }
 
 /// Active users an escalation step's `target` means for `household`.
 pub(crate) async fn recipients(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     target: Target,
     household: Option<&Household>,
-) -> Result<Vec<User>, sqlx::Error> {
-    let base = format!(
-        "SELECT {USER_COLUMNS} FROM users u LEFT JOIN committees c ON c.id = u.committee_id \
-         WHERE u.active = 1"
-    );
+) -> Result<Vec<User>, StoreError> {
     let one = |id: Option<&UserId>| id.map(|u| u.0.clone());
     let rows = match target {
         Target::Caseworker | Target::Backup => {
@@ -465,44 +429,24 @@ pub(crate) async fn recipients(
                 one(h.backup_id.as_ref())
             };
             let Some(id) = id else { return Ok(vec![]) };
-            sqlx::query(sqlx::AssertSqlSafe(format!("{base} AND u.id = $1")))
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?
+            active_users(conn, ActiveUsers::Id(&id)).await?
         }
         Target::CommitteeHead => {
             let Some(cid) = household.and_then(|h| h.committee_id.clone()) else {
                 return Ok(vec![]);
             };
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{base} AND u.role = 'committee_head' AND u.committee_id = $1 ORDER BY u.id"
-            )))
-            .bind(cid)
-            .fetch_all(&mut *conn)
-            .await?
+            active_users(conn, ActiveUsers::CommitteeHeads(&cid)).await?
         }
         Target::StreetDuty => {
             let Some(sid) = household.and_then(|h| h.street_id.clone()) else {
                 return Ok(vec![]);
             };
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{base} AND u.role = 'street_supervisor' AND COALESCE(u.street_id, c.street_id) = $1 \
-                 ORDER BY u.on_duty DESC, u.id"
-            )))
-            .bind(sid)
-            .fetch_all(&mut *conn)
-            .await?;
-            let users: Vec<User> = rows.iter().map(user_row).collect::<Result<_, _>>()?;
+            let users = active_users(conn, ActiveUsers::StreetSupervisors(&sid)).await?;
             let on_duty: Vec<User> = users.iter().filter(|u| u.on_duty).cloned().collect();
             return Ok(if on_duty.is_empty() { users } else { on_duty });
         }
         Target::Technicians => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{base} AND u.role = 'technician' ORDER BY u.id"
-            )))
-            .fetch_all(&mut *conn)
-            .await?;
-            let all: Vec<User> = rows.iter().map(user_row).collect::<Result<_, _>>()?;
+            let all = active_users(conn, ActiveUsers::Technicians).await?;
             // Technicians of the household's committee, else of its street, else
             // those without a scope, else all of them.
             let pick = |f: &dyn Fn(&User) -> bool| -> Vec<User> {
@@ -525,15 +469,9 @@ pub(crate) async fn recipients(
             let unscoped = pick(&|u| u.committee_id.is_none() && u.street_id.is_none());
             return Ok(if unscoped.is_empty() { all } else { unscoped });
         }
-        Target::Admins => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{base} AND u.role = 'admin' ORDER BY u.id"
-            )))
-            .fetch_all(&mut *conn)
-            .await?
-        }
+        Target::Admins => active_users(conn, ActiveUsers::Admins).await?,
     };
-    rows.iter().map(user_row).collect::<Result<_, _>>()
+    Ok(rows)
 }
 
 /// Validates a comma list of channels for people; returns it normalised.
@@ -564,36 +502,29 @@ pub(crate) fn normalise_channels(s: &str) -> Result<String, String> {
 
 /// Inserts or updates a user in the caller's transaction.
 pub(crate) async fn upsert_user_tx(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn,
     u: &NewUser,
     role: Role,
     channels: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO users (id, name, role, committee_id, street_id, phone, email, wecom_userid, \
-         channels, on_duty, active, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, \
-         committee_id = excluded.committee_id, street_id = excluded.street_id, \
-         phone = excluded.phone, email = excluded.email, wecom_userid = excluded.wecom_userid, \
-         channels = excluded.channels, on_duty = excluded.on_duty, active = 1, \
-         updated_ms = excluded.updated_ms",
+) -> Result<(), StoreError> {
+    store::upsert_user(
+        conn,
+        &store::UserUpsert {
+            id: u.id.trim(),
+            name: u.name.trim(),
+            role: role.as_str(),
+            committee_id: u.committee_id.as_deref(),
+            street_id: u.street_id.as_deref(),
+            phone: u.phone.as_deref(),
+            email: u.email.as_deref(),
+            wecom_userid: u.wecom_userid.as_deref(),
+            channels,
+            on_duty: db::flag(u.on_duty),
+        },
+        now,
     )
-    .bind(u.id.trim())
-    .bind(u.name.trim())
-    .bind(role.as_str())
-    .bind(&u.committee_id)
-    .bind(&u.street_id)
-    .bind(&u.phone)
-    .bind(&u.email)
-    .bind(&u.wecom_userid)
-    .bind(channels)
-    .bind(db::flag(u.on_duty))
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 #[cfg(test)]
