@@ -12,6 +12,7 @@ mod history;
 mod history_query;
 mod journal;
 mod outbox;
+mod provisioning;
 mod sessions;
 mod sql;
 mod sqlite_writer;
@@ -27,7 +28,11 @@ pub use activity::{DayEventRow, LifeSigns, first_life_sign, last_life_sign, life
 pub use alerts::{OpenAlertRow, RaisedAlertRow};
 pub use contacts::ContactRow;
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
-pub use devices::{DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow};
+pub use devices::{
+    DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow, device_binding, device_exists,
+    household_exists, insert_bench_credentials, insert_devices_if_absent,
+    insert_households_if_absent, insert_registered_device,
+};
 pub use history::{
     ActivityCounts, CURSOR_JOURNAL, CURSOR_NEXT_ID, CURSOR_SINK, ClosedHour, DeviceStateRow,
     HistoryPoint, HistoryWrite, HourPointRow, SpoolHourlyRow, SpoolPointRow,
@@ -40,6 +45,11 @@ pub use journal::{
 pub use outbox::{
     NewOutboxEntry, OutboxEntry, insert_outbox, pending_outbox_payloads, supersede_outbox_entry,
     supersede_outbox_purpose,
+};
+pub use provisioning::{
+    NewProvision, NewSecret, PressRow, TestRow, WorkOrderRow, bump_provision_version,
+    insert_device_provision, insert_install_test, install_test_running, is_provisioned,
+    revoke_device_secret, serial_holder, upsert_device_secret, zigbee_name_holder,
 };
 pub use sessions::{ApiTokenRow, SessionRow};
 
