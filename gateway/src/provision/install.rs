@@ -25,10 +25,10 @@ use anxin_firmware::wire::{EventBody, FallAction, HelpAction};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::store::{self, TestRow};
 use super::orders::WorkOrderReason;
 use super::{ProvisionError, Provisioning};
 use crate::ingest::zigbee2mqtt::BRIDGE_KIND;
+use crate::store::{self, TestRow};
 
 /// Longest installation test, minutes.
 pub const MAX_MINUTES: u32 = 24 * 60;
@@ -202,7 +202,10 @@ impl Provisioning {
 
     /// The running (or latest) test of a household, computed from the journal.
     pub async fn test_status(&self, household: &str) -> Result<InstallTestView, ProvisionError> {
-        let row = self.inner.store.latest_install_test(household)
+        let row = self
+            .inner
+            .store
+            .latest_install_test(household)
             .await?
             .ok_or_else(|| ProvisionError::NoTest(household.into()))?;
         if let (Some(_), Some(report)) = (row.ended_ms, &row.report)
@@ -230,7 +233,10 @@ impl Provisioning {
         household: &str,
         by: &str,
     ) -> Result<InstallTestView, ProvisionError> {
-        let row = self.inner.store.latest_install_test(household)
+        let row = self
+            .inner
+            .store
+            .latest_install_test(household)
             .await?
             .filter(|t| t.ended_ms.is_none())
             .ok_or_else(|| ProvisionError::NoTest(household.into()))?;
@@ -250,12 +256,11 @@ impl Provisioning {
         let ended = now.min(row.until_ms);
         view.ended_ms = Some(ended);
         let report = serde_json::to_string(&view).unwrap_or_default();
-        if self.inner.store.end_install_test(&row.household_id,
-            row.started_ms,
-            ended,
-            &report,
-        )
-        .await?
+        if self
+            .inner
+            .store
+            .end_install_test(&row.household_id, row.started_ms, ended, &report)
+            .await?
         {
             let untested: Vec<&str> = view
                 .untested()
@@ -272,13 +277,17 @@ impl Provisioning {
                     "not seen in the installation test of {} ({})",
                     row.household_id, d.needs
                 );
-                if let Some(id) = self.inner.store.open_work_order(&d.device_id,
-                    Some(&row.household_id),
-                    WorkOrderReason::Untested.as_str(),
-                    &detail,
-                    now,
-                )
-                .await?
+                if let Some(id) = self
+                    .inner
+                    .store
+                    .open_work_order(
+                        &d.device_id,
+                        Some(&row.household_id),
+                        WorkOrderReason::Untested.as_str(),
+                        &detail,
+                        now,
+                    )
+                    .await?
                 {
                     warn!(device_id = %d.device_id, household_id = %row.household_id, work_order = id, "work order opened: device untested");
                 }
@@ -295,7 +304,9 @@ impl Provisioning {
         let store = &self.inner.store;
         let devices = store.device_rows(Some(&row.household_id)).await?;
         let to = row.ended_ms.unwrap_or(row.until_ms);
-        let events = store.household_events_between(&row.household_id, row.started_ms, to).await?;
+        let events = store
+            .household_events_between(&row.household_id, row.started_ms, to)
+            .await?;
         let mut tested: HashMap<&str, (i64, String)> = HashMap::new();
         let kinds: HashMap<&str, &str> = devices
             .iter()

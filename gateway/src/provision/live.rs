@@ -20,7 +20,6 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Notify, broadcast};
 use tracing::{info, warn};
 
-use crate::store::{DeviceRow, TestRow};
 use super::install::{CheckOff, TestEvent, checks_off};
 use super::orders::{SYSTEM, WorkOrderReason};
 use super::{Inner, ProvisionError, Provisioning};
@@ -29,6 +28,7 @@ use crate::broker::{DeviceCredentials, SecretHash};
 use crate::detect::{DetectHandle, HouseholdMode};
 use crate::ingest::zigbee2mqtt::BRIDGE_KIND;
 use crate::ingest::{Downlink, Observation, ObservationKind, Registry, ZigbeeMap};
+use crate::store::{DeviceRow, TestRow};
 
 /// What the running gateway gives provisioning.
 pub struct LiveDeps {
@@ -555,12 +555,16 @@ impl Provisioning {
                         if outcome == "unattended" {
                             warn!(household_id = h, device_id = %o.device_id, "help press with nobody home: counted as a false press");
                         }
-                        store.add_press(&o.device_id, Some(h), o.at_ms, outcome).await?;
+                        store
+                            .add_press(&o.device_id, Some(h), o.at_ms, outcome)
+                            .await?;
                     }
                     EventBody::Help {
                         act: HelpAction::Cancel,
                     } => {
-                        store.cancel_press(&o.device_id, o.at_ms - 120_000, o.at_ms).await?;
+                        store
+                            .cancel_press(&o.device_id, o.at_ms - 120_000, o.at_ms)
+                            .await?;
                     }
                     _ => {}
                 }
@@ -569,13 +573,15 @@ impl Provisioning {
                 let now = self.inner.clock.now_ms();
                 let reason = WorkOrderReason::BridgeOffline.as_str();
                 if *online {
-                    if store.close_open_work_order(&o.device_id,
-                        reason,
-                        SYSTEM,
-                        "bridge back online",
-                        now,
-                    )
-                    .await?
+                    if store
+                        .close_open_work_order(
+                            &o.device_id,
+                            reason,
+                            SYSTEM,
+                            "bridge back online",
+                            now,
+                        )
+                        .await?
                     {
                         info!(device_id = %o.device_id, "Zigbee2MQTT bridge back online; work order closed");
                     }
@@ -586,8 +592,9 @@ impl Provisioning {
                     let n = live.zigbee.devices_of(&bridge).len();
                     let detail =
                         format!("Zigbee2MQTT bridge offline: its {n} devices cannot be seen");
-                    if let Some(id) =
-                        store.open_work_order(&o.device_id, None, reason, &detail, now).await?
+                    if let Some(id) = store
+                        .open_work_order(&o.device_id, None, reason, &detail, now)
+                        .await?
                     {
                         warn!(device_id = %o.device_id, devices = n, work_order = id, "Zigbee2MQTT bridge offline: one work order for the bridge");
                     }

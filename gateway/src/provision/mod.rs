@@ -535,7 +535,10 @@ impl Provisioning {
 
     /// One device.
     pub async fn device(&self, id: &str) -> Result<DeviceView, ProvisionError> {
-        let r = self.inner.store.device_row(id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         let health = orders::health_rows(&self.inner.store).await?;
@@ -567,7 +570,10 @@ impl Provisioning {
 
     /// The state of a device's credentials.
     pub async fn credentials(&self, id: &str) -> Result<CredentialState, ProvisionError> {
-        let r = self.inner.store.device_row(id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         Ok(credential_state(&r))
@@ -577,7 +583,10 @@ impl Provisioning {
     /// revocation). The previous secret stops working at once: a live connection made
     /// with it is closed.
     pub async fn rotate(&self, id: &str, by: &str) -> Result<Issued, ProvisionError> {
-        let r = self.inner.store.device_row(id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         if r.zigbee_name.is_some() && r.kind != BRIDGE_KIND {
@@ -613,7 +622,10 @@ impl Provisioning {
     /// Revokes a device's credentials: refused at its next CONNECT and disconnected now
     /// (embedded broker; an external mosquitto at its reload).
     pub async fn revoke(&self, id: &str, by: &str) -> Result<CredentialState, ProvisionError> {
-        let r = self.inner.store.device_row(id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         if r.secret_hash.is_none() {
@@ -631,7 +643,10 @@ impl Provisioning {
 
     /// Checks that `secret` is the device's current, unrevoked secret.
     pub async fn verify_secret(&self, id: &str, secret: &Secret) -> Result<(), ProvisionError> {
-        let r = self.inner.store.device_row(id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         if r.revoked_ms.is_some() {

@@ -28,9 +28,9 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::store::{DeviceRow, PressRow, WorkOrderRow};
 use super::{ProvisionError, Provisioning};
 use crate::ingest::zigbee2mqtt::BRIDGE_KIND;
+use crate::store::{DeviceRow, PressRow, WorkOrderRow};
 use crate::store::{HealthRow, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -241,7 +241,8 @@ impl Provisioning {
     /// A device's health in detail.
     pub async fn health(&self, id: &str) -> Result<DeviceHealth, ProvisionError> {
         let store = &self.inner.store;
-        let r = store.device_row(id)
+        let r = store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         let now = self.inner.clock.now_ms();
@@ -289,7 +290,10 @@ impl Provisioning {
         let now = self.inner.clock.now_ms();
         let health = health_rows(store).await?;
         let mut by_device: HashMap<String, Vec<(i64, i32)>> = HashMap::new();
-        for (d, at, pct) in store.battery_samples_of_all(household, now - 14 * DAY_MS).await? {
+        for (d, at, pct) in store
+            .battery_samples_of_all(household, now - 14 * DAY_MS)
+            .await?
+        {
             by_device.entry(d).or_default().push((at, pct));
         }
         let mut out: HashMap<String, HealthTrend> = HashMap::new();
@@ -318,7 +322,9 @@ impl Provisioning {
 
     /// One work order.
     pub async fn work_order(&self, id: i64) -> Result<WorkOrderRow, ProvisionError> {
-        self.inner.store.work_order(id)
+        self.inner
+            .store
+            .work_order(id)
             .await?
             .ok_or(ProvisionError::UnknownWorkOrder(id))
     }
@@ -329,7 +335,11 @@ impl Provisioning {
         open_only: bool,
         household: Option<&str>,
     ) -> Result<Vec<WorkOrderRow>, ProvisionError> {
-        Ok(self.inner.store.work_orders(open_only, None, household).await?)
+        Ok(self
+            .inner
+            .store
+            .work_orders(open_only, None, household)
+            .await?)
     }
 
     /// Opens a work order by hand (a technician's own finding); returns its number, or
@@ -340,17 +350,24 @@ impl Provisioning {
         reason: WorkOrderReason,
         detail: &str,
     ) -> Result<i64, ProvisionError> {
-        let r = self.inner.store.device_row(device_id)
+        let r = self
+            .inner
+            .store
+            .device_row(device_id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(device_id.into()))?;
         let now = self.inner.clock.now_ms();
-        if let Some(id) = self.inner.store.open_work_order(device_id,
-            r.household_id.as_deref(),
-            reason.as_str(),
-            detail,
-            now,
-        )
-        .await?
+        if let Some(id) = self
+            .inner
+            .store
+            .open_work_order(
+                device_id,
+                r.household_id.as_deref(),
+                reason.as_str(),
+                detail,
+                now,
+            )
+            .await?
         {
             info!(
                 device_id,
@@ -361,7 +378,11 @@ impl Provisioning {
             );
             return Ok(id);
         }
-        let open = self.inner.store.work_orders(true, Some(device_id), None).await?;
+        let open = self
+            .inner
+            .store
+            .work_orders(true, Some(device_id), None)
+            .await?;
         open.iter()
             .find(|o| o.reason == reason.as_str())
             .map(|o| o.id)
@@ -376,7 +397,10 @@ impl Provisioning {
         resolution: &str,
     ) -> Result<WorkOrderRow, ProvisionError> {
         let now = self.inner.clock.now_ms();
-        let (order, closed_now) = self.inner.store.close_work_order(id, by, resolution, now)
+        let (order, closed_now) = self
+            .inner
+            .store
+            .close_work_order(id, by, resolution, now)
             .await?
             .ok_or(ProvisionError::UnknownWorkOrder(id))?;
         if closed_now {
@@ -392,16 +416,17 @@ impl Provisioning {
         let cfg = &self.inner.config;
         let devices = store.device_rows(None).await?;
         let health = health_rows(store).await?;
-        let testing: HashSet<String> = store.running_install_tests()
+        let testing: HashSet<String> = store
+            .running_install_tests()
             .await?
             .into_iter()
             .map(|t| t.household_id)
             .collect();
-        let false_presses: HashMap<String, i64> =
-            store.false_press_counts(now - i64::from(cfg.suspicious_window_days) * DAY_MS)
-                .await?
-                .into_iter()
-                .collect();
+        let false_presses: HashMap<String, i64> = store
+            .false_press_counts(now - i64::from(cfg.suspicious_window_days) * DAY_MS)
+            .await?
+            .into_iter()
+            .collect();
         let last_sample: HashMap<String, i64> =
             store.last_sample_times().await?.into_iter().collect();
         let bridges_down: HashSet<String> = devices
@@ -426,7 +451,9 @@ impl Provisioning {
                     .get(&d.device_id)
                     .is_none_or(|t| now - t >= SAMPLE_EVERY_MS)
             {
-                store.add_device_sample(&d.device_id, now, h.battery_pct, h.rssi_dbm).await?;
+                store
+                    .add_device_sample(&d.device_id, now, h.battery_pct, h.rssi_dbm)
+                    .await?;
                 report.samples += 1;
             }
             if d.kind == BRIDGE_KIND
@@ -472,7 +499,9 @@ impl Provisioning {
                 let soon = if low {
                     None
                 } else {
-                    let samples = store.battery_samples(&d.device_id, now - 14 * DAY_MS).await?;
+                    let samples = store
+                        .battery_samples(&d.device_id, now - 14 * DAY_MS)
+                        .await?;
                     slope_per_day(&samples)
                         .filter(|s| *s < -0.01)
                         .map(|s| f64::from(b) / -s)
@@ -519,13 +548,11 @@ impl Provisioning {
         detail: &str,
         now: i64,
     ) -> Result<(), ProvisionError> {
-        if let Some(id) = self.inner.store.open_work_order(&d.device_id,
-            household,
-            reason.as_str(),
-            detail,
-            now,
-        )
-        .await?
+        if let Some(id) = self
+            .inner
+            .store
+            .open_work_order(&d.device_id, household, reason.as_str(), detail, now)
+            .await?
         {
             warn!(device_id = %d.device_id, household_id = household.unwrap_or(""), reason = reason.as_str(), work_order = id, detail, "work order opened");
             report.opened.push((d.device_id.clone(), reason.as_str()));
@@ -541,13 +568,11 @@ impl Provisioning {
         resolution: &str,
         now: i64,
     ) -> Result<(), ProvisionError> {
-        if self.inner.store.close_open_work_order(&d.device_id,
-            reason.as_str(),
-            SYSTEM,
-            resolution,
-            now,
-        )
-        .await?
+        if self
+            .inner
+            .store
+            .close_open_work_order(&d.device_id, reason.as_str(), SYSTEM, resolution, now)
+            .await?
         {
             info!(device_id = %d.device_id, household_id = d.household_id.as_deref().unwrap_or(""), reason = reason.as_str(), resolution, "work order closed by itself");
             report.closed.push((d.device_id.clone(), reason.as_str()));

@@ -98,8 +98,15 @@ async fn insert_rows(
                     store::insert_devices_if_absent(&mut tx, backend, &rows, now).await?;
                 }
                 Chunk::Credentials(ids, hash) => {
-                    store::insert_bench_credentials(&mut tx, backend, &ids, &hash, now, "anxin load")
-                        .await?;
+                    store::insert_bench_credentials(
+                        &mut tx,
+                        backend,
+                        &ids,
+                        &hash,
+                        now,
+                        "anxin load",
+                    )
+                    .await?;
                 }
             }
             at = end;
