@@ -25,10 +25,10 @@ use anxin_firmware::wire::{EventBody, FallAction, HelpAction};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::db::{self, TestRow};
 use super::orders::WorkOrderReason;
 use super::{ProvisionError, Provisioning};
 use crate::ingest::zigbee2mqtt::BRIDGE_KIND;
+use crate::store::{self, TestRow};
 
 /// Longest installation test, minutes.
 pub const MAX_MINUTES: u32 = 24 * 60;
@@ -181,28 +181,14 @@ impl Provisioning {
         let now = self.inner.clock.now_ms();
         let until = now + i64::from(minutes) * 60_000;
         let mut tx = store.begin().await?;
-        if !db::household_exists(&mut tx, household).await? {
+        if !store::household_exists(&mut tx, household).await? {
             return Err(ProvisionError::UnknownHousehold(household.into()));
         }
-        let running = sqlx::query(
-            "SELECT started_ms FROM install_tests WHERE household_id = $1 AND ended_ms IS NULL",
-        )
-        .bind(household)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if running.is_some() {
+        if store::install_test_running(&mut tx, household).await? {
             return Err(ProvisionError::TestRunning(household.into()));
         }
-        sqlx::query(
-            "INSERT INTO install_tests (household_id, started_ms, until_ms, started_by) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(household)
-        .bind(now)
-        .bind(until)
-        .bind(by)
-        .execute(&mut *tx)
-        .await?;
-        db::bump_version(&mut tx).await?;
+        store::insert_install_test(&mut tx, household, now, until, by).await?;
+        store::bump_provision_version(&mut tx).await?;
         tx.commit().await?;
         info!(
             household_id = household,
@@ -216,7 +202,10 @@ impl Provisioning {
 
     /// The running (or latest) test of a household, computed from the journal.
     pub async fn test_status(&self, household: &str) -> Result<InstallTestView, ProvisionError> {
-        let row = db::latest_test(&self.inner.store, household)
+        let row = self
+            .inner
+            .store
+            .latest_install_test(household)
             .await?
             .ok_or_else(|| ProvisionError::NoTest(household.into()))?;
         if let (Some(_), Some(report)) = (row.ended_ms, &row.report)
@@ -231,7 +220,7 @@ impl Provisioning {
     /// Read-only.
     pub async fn running_tests(&self) -> Result<Vec<InstallTestView>, ProvisionError> {
         let mut out = vec![];
-        for row in db::running_tests(&self.inner.store).await? {
+        for row in self.inner.store.running_install_tests().await? {
             out.push(self.compute(&row).await?);
         }
         Ok(out)
@@ -244,7 +233,10 @@ impl Provisioning {
         household: &str,
         by: &str,
     ) -> Result<InstallTestView, ProvisionError> {
-        let row = db::latest_test(&self.inner.store, household)
+        let row = self
+            .inner
+            .store
+            .latest_install_test(household)
             .await?
             .filter(|t| t.ended_ms.is_none())
             .ok_or_else(|| ProvisionError::NoTest(household.into()))?;
@@ -264,14 +256,11 @@ impl Provisioning {
         let ended = now.min(row.until_ms);
         view.ended_ms = Some(ended);
         let report = serde_json::to_string(&view).unwrap_or_default();
-        if db::end_test(
-            &self.inner.store,
-            &row.household_id,
-            row.started_ms,
-            ended,
-            &report,
-        )
-        .await?
+        if self
+            .inner
+            .store
+            .end_install_test(&row.household_id, row.started_ms, ended, &report)
+            .await?
         {
             let untested: Vec<&str> = view
                 .untested()
@@ -288,15 +277,17 @@ impl Provisioning {
                     "not seen in the installation test of {} ({})",
                     row.household_id, d.needs
                 );
-                if let Some(id) = db::open_order(
-                    &self.inner.store,
-                    &d.device_id,
-                    Some(&row.household_id),
-                    WorkOrderReason::Untested.as_str(),
-                    &detail,
-                    now,
-                )
-                .await?
+                if let Some(id) = self
+                    .inner
+                    .store
+                    .open_work_order(
+                        &d.device_id,
+                        Some(&row.household_id),
+                        WorkOrderReason::Untested.as_str(),
+                        &detail,
+                        now,
+                    )
+                    .await?
                 {
                     warn!(device_id = %d.device_id, household_id = %row.household_id, work_order = id, "work order opened: device untested");
                 }
@@ -311,9 +302,11 @@ impl Provisioning {
     /// The test's state from the journal.
     pub(crate) async fn compute(&self, row: &TestRow) -> Result<InstallTestView, ProvisionError> {
         let store = &self.inner.store;
-        let devices = db::devices(store, Some(&row.household_id)).await?;
+        let devices = store.device_rows(Some(&row.household_id)).await?;
         let to = row.ended_ms.unwrap_or(row.until_ms);
-        let events = db::events_between(store, &row.household_id, row.started_ms, to).await?;
+        let events = store
+            .household_events_between(&row.household_id, row.started_ms, to)
+            .await?;
         let mut tested: HashMap<&str, (i64, String)> = HashMap::new();
         let kinds: HashMap<&str, &str> = devices
             .iter()

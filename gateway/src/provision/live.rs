@@ -20,7 +20,6 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Notify, broadcast};
 use tracing::{info, warn};
 
-use super::db::{self, DeviceRow, TestRow};
 use super::install::{CheckOff, TestEvent, checks_off};
 use super::orders::{SYSTEM, WorkOrderReason};
 use super::{Inner, ProvisionError, Provisioning};
@@ -29,6 +28,7 @@ use crate::broker::{DeviceCredentials, SecretHash};
 use crate::detect::{DetectHandle, HouseholdMode};
 use crate::ingest::zigbee2mqtt::BRIDGE_KIND;
 use crate::ingest::{Downlink, Observation, ObservationKind, Registry, ZigbeeMap};
+use crate::store::{DeviceRow, TestRow};
 
 /// What the running gateway gives provisioning.
 pub struct LiveDeps {
@@ -229,7 +229,7 @@ pub async fn start(services: &Services, deps: LiveDeps) -> Result<Provisioning, 
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            match db::version(&poller.inner.store).await {
+            match poller.inner.store.provision_version().await {
                 Ok(v) if v != last => match poller.sync().await {
                     Ok(()) => last = v,
                     Err(e) => {
@@ -305,7 +305,7 @@ impl Provisioning {
         if self.inner.live.is_none() {
             return Ok(());
         }
-        let rows = db::devices(&self.inner.store, None).await?;
+        let rows = self.inner.store.device_rows(None).await?;
         self.apply(&rows).await
     }
 
@@ -359,7 +359,7 @@ impl Provisioning {
     }
 
     async fn sync_tests(&self, live: &Live, rows: &[DeviceRow]) -> Result<(), ProvisionError> {
-        let running = db::running_tests(&self.inner.store).await?;
+        let running = self.inner.store.running_install_tests().await?;
         let now = self.inner.clock.now_ms();
         let mut tests = live.tests.lock().await;
         // Ended elsewhere (the CLI): back to normal at once.
@@ -477,7 +477,7 @@ impl Provisioning {
         for d in Self::native_devices(rows, household) {
             self.command(live, &d.device_id, started_ms, false, None);
         }
-        if let Ok(Some(row)) = db::test(&self.inner.store, household, started_ms).await
+        if let Ok(Some(row)) = self.inner.store.install_test(household, started_ms).await
             && let Ok(view) = self.test_status(&row.household_id).await
         {
             let _ = live.events.send(TestEvent::Ended(view));
@@ -555,12 +555,16 @@ impl Provisioning {
                         if outcome == "unattended" {
                             warn!(household_id = h, device_id = %o.device_id, "help press with nobody home: counted as a false press");
                         }
-                        db::add_press(store, &o.device_id, Some(h), o.at_ms, outcome).await?;
+                        store
+                            .add_press(&o.device_id, Some(h), o.at_ms, outcome)
+                            .await?;
                     }
                     EventBody::Help {
                         act: HelpAction::Cancel,
                     } => {
-                        db::cancel_press(store, &o.device_id, o.at_ms - 120_000, o.at_ms).await?;
+                        store
+                            .cancel_press(&o.device_id, o.at_ms - 120_000, o.at_ms)
+                            .await?;
                     }
                     _ => {}
                 }
@@ -569,15 +573,15 @@ impl Provisioning {
                 let now = self.inner.clock.now_ms();
                 let reason = WorkOrderReason::BridgeOffline.as_str();
                 if *online {
-                    if db::close_open_order(
-                        store,
-                        &o.device_id,
-                        reason,
-                        SYSTEM,
-                        "bridge back online",
-                        now,
-                    )
-                    .await?
+                    if store
+                        .close_open_work_order(
+                            &o.device_id,
+                            reason,
+                            SYSTEM,
+                            "bridge back online",
+                            now,
+                        )
+                        .await?
                     {
                         info!(device_id = %o.device_id, "Zigbee2MQTT bridge back online; work order closed");
                     }
@@ -588,8 +592,9 @@ impl Provisioning {
                     let n = live.zigbee.devices_of(&bridge).len();
                     let detail =
                         format!("Zigbee2MQTT bridge offline: its {n} devices cannot be seen");
-                    if let Some(id) =
-                        db::open_order(store, &o.device_id, None, reason, &detail, now).await?
+                    if let Some(id) = store
+                        .open_work_order(&o.device_id, None, reason, &detail, now)
+                        .await?
                     {
                         warn!(device_id = %o.device_id, devices = n, work_order = id, "Zigbee2MQTT bridge offline: one work order for the bridge");
                     }

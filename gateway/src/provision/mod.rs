@@ -19,7 +19,6 @@
 //! thin wrappers around the methods of [`Provisioning`].
 
 pub mod blob;
-pub mod db;
 pub mod install;
 pub mod live;
 pub mod mosquitto;
@@ -32,12 +31,9 @@ use std::sync::Arc;
 use anxin_firmware::provision::BLOB_LEN;
 use anxin_firmware::wire::DeviceId;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use tracing::info;
 
 pub use self::blob::{BlobOptions, FlashOptions, FlashTarget, flash_command};
-pub use self::db::version as stored_version;
-pub use self::db::{PressRow, WorkOrderRow};
 pub use self::install::{CheckOff, InstallTestView, TestEvent, TestedDevice};
 pub use self::live::{LiveDeps, load_credentials, start};
 pub use self::orders::{DeviceHealth, HealthTrend, SweepReport, WorkOrderReason};
@@ -46,7 +42,8 @@ use crate::broker::SecretHash;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::ingest::zigbee2mqtt::BRIDGE_KIND;
-use crate::store::{Store, StoreError};
+use crate::store::{self, DeviceRow, Store, StoreError};
+pub use crate::store::{PressRow, WorkOrderRow};
 
 /// `[provision]`: blob defaults, health thresholds, installation tests, the external
 /// broker's files.
@@ -238,6 +235,12 @@ impl From<sqlx::Error> for ProvisionError {
     fn from(e: sqlx::Error) -> Self {
         ProvisionError::Store(StoreError::Sql(e))
     }
+}
+
+/// The provisioning version in the store: what a running gateway compares with the one
+/// it applied.
+pub async fn stored_version(store: &Store) -> Result<i64, StoreError> {
+    store.provision_version().await
 }
 
 /// Device kinds provisioning registers.
@@ -444,7 +447,7 @@ impl Provisioning {
         let now = self.now();
         let mut tx = self.inner.store.begin().await?;
         if let Some(h) = household
-            && !db::household_exists(&mut tx, h).await?
+            && !store::household_exists(&mut tx, h).await?
         {
             return Err(ProvisionError::UnknownHousehold(h.into()));
         }
@@ -455,31 +458,20 @@ impl Provisioning {
             }
             None => derive_id(&mut tx, household.unwrap_or("gw"), &kind, room).await?,
         };
-        let provisioned =
-            sqlx::query("SELECT device_id FROM device_provision WHERE device_id = $1")
-                .bind(&device_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if provisioned.is_some() {
+        if store::is_provisioned(&mut tx, &device_id).await? {
             return Err(ProvisionError::AlreadyRegistered(device_id));
         }
         // A device known to ingest but never provisioned (the demo, an import) may be
         // provisioned in place: same household, same kind. Registration never moves a
         // device to another household; that would hand its events and a fresh secret to
         // whoever names its id.
-        let known = sqlx::query("SELECT household_id, kind FROM devices WHERE id = $1")
-            .bind(&device_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = known {
-            let held_by: Option<String> = row.try_get("household_id")?;
-            let held_kind: String = row.try_get("kind")?;
+        if let Some((held_by, held_kind)) = store::device_binding(&mut tx, &device_id).await? {
             if held_by.as_deref() != household || held_kind != kind {
                 return Err(ProvisionError::AlreadyRegistered(device_id));
             }
         }
         if let Some(s) = serial
-            && let Some(holder) = db::holder_of(&mut tx, "serial", s).await?
+            && let Some(holder) = store::serial_holder(&mut tx, s).await?
         {
             return Err(ProvisionError::SerialTaken {
                 serial: s.into(),
@@ -487,41 +479,33 @@ impl Provisioning {
             });
         }
         if let Some(z) = &zigbee
-            && let Some(holder) = db::holder_of(&mut tx, "zigbee_name", z).await?
+            && let Some(holder) = store::zigbee_name_holder(&mut tx, z).await?
         {
             return Err(ProvisionError::ZigbeeNameTaken {
                 name: z.clone(),
                 device: holder,
             });
         }
-        sqlx::query(
-            "INSERT INTO devices (id, household_id, kind, room, created_ms) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET room = COALESCE(excluded.room, devices.room)",
-        )
-        .bind(&device_id)
-        .bind(household)
-        .bind(&kind)
-        .bind(room)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        store::insert_registered_device(&mut tx, &device_id, household, &kind, room, now).await?;
         let secret = (!zigbee_device).then(Secret::generate);
-        sqlx::query(
-            "INSERT INTO device_provision (device_id, serial, zigbee_name, secret_hash, mosquitto_hash, \
-             generation, issued_ms, registered_ms, registered_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        let secret_hash = secret.as_ref().map(|s| s.hash().to_hex());
+        let mosquitto_hash = secret.as_ref().map(Secret::mosquitto_hash);
+        store::insert_device_provision(
+            &mut tx,
+            &store::NewProvision {
+                device_id: &device_id,
+                serial,
+                zigbee_name: zigbee.as_deref(),
+                secret_hash: secret_hash.as_deref(),
+                mosquitto_hash: mosquitto_hash.as_deref(),
+                generation: i32::from(secret.is_some()),
+                issued_ms: secret.as_ref().map(|_| now),
+                registered_ms: now,
+                registered_by: by,
+            },
         )
-        .bind(&device_id)
-        .bind(serial)
-        .bind(&zigbee)
-        .bind(secret.as_ref().map(|s| s.hash().to_hex()))
-        .bind(secret.as_ref().map(Secret::mosquitto_hash))
-        .bind(i32::from(secret.is_some()))
-        .bind(secret.as_ref().map(|_| now))
-        .bind(now)
-        .bind(by)
-        .execute(&mut *tx)
         .await?;
-        db::bump_version(&mut tx).await?;
+        store::bump_provision_version(&mut tx).await?;
         tx.commit().await?;
         info!(device_id = %device_id, household_id = household.unwrap_or(""), kind = %kind, by, "device registered");
         self.after_change().await?;
@@ -531,9 +515,9 @@ impl Provisioning {
     /// Every device of `household` (or all), with credentials, health and open work
     /// orders.
     pub async fn list(&self, household: Option<&str>) -> Result<Vec<DeviceView>, ProvisionError> {
-        let rows = db::devices(&self.inner.store, household).await?;
+        let rows = self.inner.store.device_rows(household).await?;
         let health = orders::health_rows(&self.inner.store).await?;
-        let open = db::orders(&self.inner.store, true, None, household).await?;
+        let open = self.inner.store.work_orders(true, None, household).await?;
         let now = self.now();
         Ok(rows
             .into_iter()
@@ -551,17 +535,20 @@ impl Provisioning {
 
     /// One device.
     pub async fn device(&self, id: &str) -> Result<DeviceView, ProvisionError> {
-        let r = db::device(&self.inner.store, id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         let health = orders::health_rows(&self.inner.store).await?;
-        let open = db::orders(&self.inner.store, true, Some(id), None).await?;
+        let open = self.inner.store.work_orders(true, Some(id), None).await?;
         Ok(self.view(r, health.get(id), open, self.now()))
     }
 
     fn view(
         &self,
-        r: db::DeviceRow,
+        r: DeviceRow,
         h: Option<&crate::store::HealthRow>,
         open_orders: Vec<WorkOrderRow>,
         now: i64,
@@ -583,7 +570,10 @@ impl Provisioning {
 
     /// The state of a device's credentials.
     pub async fn credentials(&self, id: &str) -> Result<CredentialState, ProvisionError> {
-        let r = db::device(&self.inner.store, id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         Ok(credential_state(&r))
@@ -593,7 +583,10 @@ impl Provisioning {
     /// revocation). The previous secret stops working at once: a live connection made
     /// with it is closed.
     pub async fn rotate(&self, id: &str, by: &str) -> Result<Issued, ProvisionError> {
-        let r = db::device(&self.inner.store, id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         if r.zigbee_name.is_some() && r.kind != BRIDGE_KIND {
@@ -603,23 +596,19 @@ impl Provisioning {
         let now = self.now();
         let generation = r.generation + 1;
         let mut tx = self.inner.store.begin().await?;
-        sqlx::query(
-            "INSERT INTO device_provision (device_id, secret_hash, mosquitto_hash, generation, issued_ms, \
-             revoked_ms, registered_ms, registered_by) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7) \
-             ON CONFLICT (device_id) DO UPDATE SET secret_hash = excluded.secret_hash, \
-             mosquitto_hash = excluded.mosquitto_hash, generation = excluded.generation, \
-             issued_ms = excluded.issued_ms, revoked_ms = NULL",
+        store::upsert_device_secret(
+            &mut tx,
+            &store::NewSecret {
+                device_id: id,
+                secret_hash: &secret.hash().to_hex(),
+                mosquitto_hash: &secret.mosquitto_hash(),
+                generation,
+                issued_ms: now,
+                by,
+            },
         )
-        .bind(id)
-        .bind(secret.hash().to_hex())
-        .bind(secret.mosquitto_hash())
-        .bind(generation)
-        .bind(now)
-        .bind(now)
-        .bind(by)
-        .execute(&mut *tx)
         .await?;
-        db::bump_version(&mut tx).await?;
+        store::bump_provision_version(&mut tx).await?;
         tx.commit().await?;
         info!(device_id = %id, generation, by, "device credentials issued");
         self.after_change().await?;
@@ -633,7 +622,10 @@ impl Provisioning {
     /// Revokes a device's credentials: refused at its next CONNECT and disconnected now
     /// (embedded broker; an external mosquitto at its reload).
     pub async fn revoke(&self, id: &str, by: &str) -> Result<CredentialState, ProvisionError> {
-        let r = db::device(&self.inner.store, id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         if r.secret_hash.is_none() {
@@ -641,14 +633,8 @@ impl Provisioning {
         }
         let now = self.now();
         let mut tx = self.inner.store.begin().await?;
-        sqlx::query(
-            "UPDATE device_provision SET revoked_ms = COALESCE(revoked_ms, $1) WHERE device_id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        db::bump_version(&mut tx).await?;
+        store::revoke_device_secret(&mut tx, id, now).await?;
+        store::bump_provision_version(&mut tx).await?;
         tx.commit().await?;
         info!(device_id = %id, by, "device credentials revoked");
         self.after_change().await?;
@@ -657,7 +643,10 @@ impl Provisioning {
 
     /// Checks that `secret` is the device's current, unrevoked secret.
     pub async fn verify_secret(&self, id: &str, secret: &Secret) -> Result<(), ProvisionError> {
-        let r = db::device(&self.inner.store, id)
+        let r = self
+            .inner
+            .store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         if r.revoked_ms.is_some() {
@@ -724,7 +713,7 @@ impl Provisioning {
         password_file: &std::path::Path,
         acl_file: &std::path::Path,
     ) -> Result<usize, ProvisionError> {
-        let rows = db::devices(&self.inner.store, None).await?;
+        let rows = self.inner.store.device_rows(None).await?;
         let mut logins = Vec::new();
         let mut bridges = Vec::new();
         for r in &rows {
@@ -793,7 +782,7 @@ impl Inner {
     }
 }
 
-fn credential_state(r: &db::DeviceRow) -> CredentialState {
+fn credential_state(r: &DeviceRow) -> CredentialState {
     match (r.secret_hash.is_some(), r.revoked_ms, r.issued_ms) {
         (true, Some(revoked_ms), _) => CredentialState::Revoked {
             generation: r.generation,
@@ -809,7 +798,7 @@ fn credential_state(r: &db::DeviceRow) -> CredentialState {
 
 /// `h0001-door`, `h0001-motion-bedroom`, then `-2`, `-3`… until free.
 async fn derive_id(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut store::Conn,
     household: &str,
     kind: &str,
     room: Option<&str>,
@@ -831,11 +820,7 @@ async fn derive_id(
         if DeviceId::new(&id).is_err() {
             return Err(ProvisionError::BadDeviceId(id));
         }
-        let taken = sqlx::query("SELECT id FROM devices WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if taken.is_none() {
+        if !store::device_exists(tx, &id).await? {
             return Ok(id);
         }
     }

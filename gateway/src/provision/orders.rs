@@ -28,9 +28,9 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::db::{self, DeviceRow};
 use super::{ProvisionError, Provisioning};
 use crate::ingest::zigbee2mqtt::BRIDGE_KIND;
+use crate::store::{DeviceRow, PressRow, WorkOrderRow};
 use crate::store::{HealthRow, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -131,11 +131,11 @@ pub struct DeviceHealth {
     /// Days until empty at that rate.
     pub battery_days_left: Option<f64>,
     /// Help presses of the last 30 days, newest first, with their outcome.
-    pub presses: Vec<db::PressRow>,
+    pub presses: Vec<PressRow>,
     /// False presses (cancelled or unattended) within the suspicious window.
     pub false_presses: usize,
     /// Every work order of the device, newest first.
-    pub work_orders: Vec<db::WorkOrderRow>,
+    pub work_orders: Vec<WorkOrderRow>,
 }
 
 /// A device's battery trend and false presses, as lists show them (the list's part of
@@ -241,13 +241,14 @@ impl Provisioning {
     /// A device's health in detail.
     pub async fn health(&self, id: &str) -> Result<DeviceHealth, ProvisionError> {
         let store = &self.inner.store;
-        let r = db::device(store, id)
+        let r = store
+            .device_row(id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(id.into()))?;
         let now = self.inner.clock.now_ms();
         let rows = health_rows(store).await?;
         let summary = HealthSummary::of(self, &r, rows.get(id), now);
-        let battery_samples = db::samples(store, id, now - 30 * DAY_MS).await?;
+        let battery_samples = store.battery_samples(id, now - 30 * DAY_MS).await?;
         let recent: Vec<(i64, i32)> = battery_samples
             .iter()
             .copied()
@@ -258,7 +259,7 @@ impl Provisioning {
             (Some(s), Some(b)) if s < -0.01 => Some(f64::from(b) / -s),
             _ => None,
         };
-        let presses = db::presses(store, id, now - 30 * DAY_MS).await?;
+        let presses = store.presses(id, now - 30 * DAY_MS).await?;
         let window = now - i64::from(self.inner.config.suspicious_window_days) * DAY_MS;
         let false_presses = presses
             .iter()
@@ -274,7 +275,7 @@ impl Provisioning {
             battery_days_left: days_left,
             presses,
             false_presses,
-            work_orders: db::orders(store, false, Some(id), None).await?,
+            work_orders: store.work_orders(false, Some(id), None).await?,
         })
     }
 
@@ -289,7 +290,10 @@ impl Provisioning {
         let now = self.inner.clock.now_ms();
         let health = health_rows(store).await?;
         let mut by_device: HashMap<String, Vec<(i64, i32)>> = HashMap::new();
-        for (d, at, pct) in db::samples_of_all(store, household, now - 14 * DAY_MS).await? {
+        for (d, at, pct) in store
+            .battery_samples_of_all(household, now - 14 * DAY_MS)
+            .await?
+        {
             by_device.entry(d).or_default().push((at, pct));
         }
         let mut out: HashMap<String, HealthTrend> = HashMap::new();
@@ -310,15 +314,17 @@ impl Provisioning {
             );
         }
         let window = now - i64::from(self.inner.config.suspicious_window_days) * DAY_MS;
-        for (d, n) in db::false_press_counts(store, window).await? {
+        for (d, n) in store.false_press_counts(window).await? {
             out.entry(d).or_default().false_presses = usize::try_from(n).unwrap_or(0);
         }
         Ok(out)
     }
 
     /// One work order.
-    pub async fn work_order(&self, id: i64) -> Result<db::WorkOrderRow, ProvisionError> {
-        db::order(&self.inner.store, id)
+    pub async fn work_order(&self, id: i64) -> Result<WorkOrderRow, ProvisionError> {
+        self.inner
+            .store
+            .work_order(id)
             .await?
             .ok_or(ProvisionError::UnknownWorkOrder(id))
     }
@@ -328,8 +334,12 @@ impl Provisioning {
         &self,
         open_only: bool,
         household: Option<&str>,
-    ) -> Result<Vec<db::WorkOrderRow>, ProvisionError> {
-        Ok(db::orders(&self.inner.store, open_only, None, household).await?)
+    ) -> Result<Vec<WorkOrderRow>, ProvisionError> {
+        Ok(self
+            .inner
+            .store
+            .work_orders(open_only, None, household)
+            .await?)
     }
 
     /// Opens a work order by hand (a technician's own finding); returns its number, or
@@ -340,19 +350,24 @@ impl Provisioning {
         reason: WorkOrderReason,
         detail: &str,
     ) -> Result<i64, ProvisionError> {
-        let r = db::device(&self.inner.store, device_id)
+        let r = self
+            .inner
+            .store
+            .device_row(device_id)
             .await?
             .ok_or_else(|| ProvisionError::UnknownDevice(device_id.into()))?;
         let now = self.inner.clock.now_ms();
-        if let Some(id) = db::open_order(
-            &self.inner.store,
-            device_id,
-            r.household_id.as_deref(),
-            reason.as_str(),
-            detail,
-            now,
-        )
-        .await?
+        if let Some(id) = self
+            .inner
+            .store
+            .open_work_order(
+                device_id,
+                r.household_id.as_deref(),
+                reason.as_str(),
+                detail,
+                now,
+            )
+            .await?
         {
             info!(
                 device_id,
@@ -363,7 +378,11 @@ impl Provisioning {
             );
             return Ok(id);
         }
-        let open = db::orders(&self.inner.store, true, Some(device_id), None).await?;
+        let open = self
+            .inner
+            .store
+            .work_orders(true, Some(device_id), None)
+            .await?;
         open.iter()
             .find(|o| o.reason == reason.as_str())
             .map(|o| o.id)
@@ -376,9 +395,12 @@ impl Provisioning {
         id: i64,
         by: &str,
         resolution: &str,
-    ) -> Result<db::WorkOrderRow, ProvisionError> {
+    ) -> Result<WorkOrderRow, ProvisionError> {
         let now = self.inner.clock.now_ms();
-        let (order, closed_now) = db::close_order(&self.inner.store, id, by, resolution, now)
+        let (order, closed_now) = self
+            .inner
+            .store
+            .close_work_order(id, by, resolution, now)
             .await?
             .ok_or(ProvisionError::UnknownWorkOrder(id))?;
         if closed_now {
@@ -392,20 +414,21 @@ impl Provisioning {
         let store = &self.inner.store;
         let now = self.inner.clock.now_ms();
         let cfg = &self.inner.config;
-        let devices = db::devices(store, None).await?;
+        let devices = store.device_rows(None).await?;
         let health = health_rows(store).await?;
-        let testing: HashSet<String> = db::running_tests(store)
+        let testing: HashSet<String> = store
+            .running_install_tests()
             .await?
             .into_iter()
             .map(|t| t.household_id)
             .collect();
-        let false_presses: HashMap<String, i64> =
-            db::false_press_counts(store, now - i64::from(cfg.suspicious_window_days) * DAY_MS)
-                .await?
-                .into_iter()
-                .collect();
+        let false_presses: HashMap<String, i64> = store
+            .false_press_counts(now - i64::from(cfg.suspicious_window_days) * DAY_MS)
+            .await?
+            .into_iter()
+            .collect();
         let last_sample: HashMap<String, i64> =
-            db::last_samples(store).await?.into_iter().collect();
+            store.last_sample_times().await?.into_iter().collect();
         let bridges_down: HashSet<String> = devices
             .iter()
             .filter(|d| d.kind == BRIDGE_KIND)
@@ -428,7 +451,9 @@ impl Provisioning {
                     .get(&d.device_id)
                     .is_none_or(|t| now - t >= SAMPLE_EVERY_MS)
             {
-                db::add_sample(store, &d.device_id, now, h.battery_pct, h.rssi_dbm).await?;
+                store
+                    .add_device_sample(&d.device_id, now, h.battery_pct, h.rssi_dbm)
+                    .await?;
                 report.samples += 1;
             }
             if d.kind == BRIDGE_KIND
@@ -474,7 +499,9 @@ impl Provisioning {
                 let soon = if low {
                     None
                 } else {
-                    let samples = db::samples(store, &d.device_id, now - 14 * DAY_MS).await?;
+                    let samples = store
+                        .battery_samples(&d.device_id, now - 14 * DAY_MS)
+                        .await?;
                     slope_per_day(&samples)
                         .filter(|s| *s < -0.01)
                         .map(|s| f64::from(b) / -s)
@@ -521,15 +548,11 @@ impl Provisioning {
         detail: &str,
         now: i64,
     ) -> Result<(), ProvisionError> {
-        if let Some(id) = db::open_order(
-            &self.inner.store,
-            &d.device_id,
-            household,
-            reason.as_str(),
-            detail,
-            now,
-        )
-        .await?
+        if let Some(id) = self
+            .inner
+            .store
+            .open_work_order(&d.device_id, household, reason.as_str(), detail, now)
+            .await?
         {
             warn!(device_id = %d.device_id, household_id = household.unwrap_or(""), reason = reason.as_str(), work_order = id, detail, "work order opened");
             report.opened.push((d.device_id.clone(), reason.as_str()));
@@ -545,15 +568,11 @@ impl Provisioning {
         resolution: &str,
         now: i64,
     ) -> Result<(), ProvisionError> {
-        if db::close_open_order(
-            &self.inner.store,
-            &d.device_id,
-            reason.as_str(),
-            SYSTEM,
-            resolution,
-            now,
-        )
-        .await?
+        if self
+            .inner
+            .store
+            .close_open_work_order(&d.device_id, reason.as_str(), SYSTEM, resolution, now)
+            .await?
         {
             info!(device_id = %d.device_id, household_id = d.household_id.as_deref().unwrap_or(""), reason = reason.as_str(), resolution, "work order closed by itself");
             report.closed.push((d.device_id.clone(), reason.as_str()));

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::{Backend, Conn, Store, StoreError, placeholders};
 
 /// A household to register.
 #[derive(Debug, Clone)]
@@ -252,4 +252,146 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// Whether household `id` exists.
+pub async fn household_exists(conn: &mut Conn, id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT id FROM households WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
+/// Whether device id `id` is registered.
+pub async fn device_exists(conn: &mut Conn, id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT id FROM devices WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
+/// The household and kind device `id` is registered with, if it is.
+pub async fn device_binding(
+    conn: &mut Conn,
+    id: &str,
+) -> Result<Option<(Option<String>, String)>, StoreError> {
+    let row = sqlx::query("SELECT household_id, kind FROM devices WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| Ok((r.try_get("household_id")?, r.try_get("kind")?)))
+        .transpose()
+}
+
+/// Registers a device through provisioning: a device already known (same household and
+/// kind, checked by the caller) keeps its row and gains the room when one is given.
+pub async fn insert_registered_device(
+    conn: &mut Conn,
+    id: &str,
+    household: Option<&str>,
+    kind: &str,
+    room: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO devices (id, household_id, kind, room, created_ms) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET room = COALESCE(excluded.room, devices.room)",
+    )
+    .bind(id)
+    .bind(household)
+    .bind(kind)
+    .bind(room)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts households in one multi-row statement, leaving existing ones as they are
+/// (the bench population).
+pub async fn insert_households_if_absent(
+    conn: &mut Conn,
+    backend: Backend,
+    rows: &[NewHousehold],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO households (id, name, address, created_ms) VALUES {} ON CONFLICT (id) DO NOTHING",
+        placeholders(backend, rows.len(), 4)
+    );
+    // Only placeholders are generated; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for h in rows {
+        q = q.bind(&h.id).bind(&h.name).bind(&h.address).bind(now_ms);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Inserts devices in one multi-row statement, leaving existing ones as they are (the
+/// bench population).
+pub async fn insert_devices_if_absent(
+    conn: &mut Conn,
+    backend: Backend,
+    rows: &[NewDevice],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO devices (id, household_id, kind, room, created_ms) VALUES {} ON CONFLICT (id) DO NOTHING",
+        placeholders(backend, rows.len(), 5)
+    );
+    // Only placeholders are generated; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for d in rows {
+        q = q
+            .bind(&d.id)
+            .bind(&d.household_id)
+            .bind(&d.kind)
+            .bind(&d.room)
+            .bind(now_ms);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Gives `devices` the same first-generation secret (its embedded broker hash, hex) in
+/// one multi-row statement, leaving devices that have credentials as they are (the
+/// bench's reconnect storm).
+pub async fn insert_bench_credentials(
+    conn: &mut Conn,
+    backend: Backend,
+    devices: &[String],
+    secret_hash: &str,
+    now_ms: i64,
+    by: &str,
+) -> Result<(), StoreError> {
+    if devices.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO device_provision (device_id, secret_hash, generation, issued_ms, registered_ms, registered_by) \
+         VALUES {} ON CONFLICT (device_id) DO NOTHING",
+        placeholders(backend, devices.len(), 6)
+    );
+    // Only placeholders are generated; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for d in devices {
+        q = q
+            .bind(d)
+            .bind(secret_hash)
+            .bind(1_i64)
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(by);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
 }

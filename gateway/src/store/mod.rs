@@ -18,6 +18,7 @@ mod journal;
 mod needs;
 mod organisation;
 mod outbox;
+mod provisioning;
 mod sessions;
 mod sql;
 mod sqlite_writer;
@@ -45,7 +46,11 @@ pub use contacts::{
     open_visit_task_ids,
 };
 pub use detector::{SNAPSHOT_CHUNK, SnapshotRow};
-pub use devices::{DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow};
+pub use devices::{
+    DeviceRow, NewDevice, NewHousehold, ZigbeeNameRow, device_binding, device_exists,
+    household_exists, insert_bench_credentials, insert_devices_if_absent,
+    insert_households_if_absent, insert_registered_device,
+};
 pub use escalation::{
     add_alert_recipient, alert_recipient_ids, count_alert_recipients, episode_applied,
     record_episode,
@@ -71,6 +76,11 @@ pub use organisation::{
 pub use outbox::{
     NewOutboxEntry, OutboxEntry, insert_outbox, pending_outbox_payloads, supersede_outbox_entry,
     supersede_outbox_purpose, supersede_pending_check_ins,
+};
+pub use provisioning::{
+    NewProvision, NewSecret, PressRow, TestRow, WorkOrderRow, bump_provision_version,
+    insert_device_provision, insert_install_test, install_test_running, is_provisioned,
+    revoke_device_secret, serial_holder, upsert_device_secret, zigbee_name_holder,
 };
 pub use sessions::{ApiTokenRow, SessionRow};
 pub use users::{ActiveUsers, UserRow, UserUpsert, active_users, upsert_user, user};

@@ -13,7 +13,7 @@ use super::super::org::offline_workflow;
 use super::fleet::{HELP_SLOT, Layout, SLOTS};
 use crate::broker::SecretHash;
 use crate::clock::{Clock, SystemClock};
-use crate::store::{Store, placeholders};
+use crate::store::{self, NewDevice, NewHousehold, Store};
 use crate::workflow::{Actor, UserId};
 
 /// Rows per multi-row INSERT.
@@ -60,22 +60,27 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// A bound value.
-enum V {
-    S(String),
-    I(i64),
+/// One chunk of the population, as the store inserts it.
+enum Chunk {
+    /// Households.
+    Households(Vec<NewHousehold>),
+    /// Devices.
+    Devices(Vec<NewDevice>),
+    /// Device ids that get the bench secret (its hash, hex).
+    Credentials(Vec<String>, String),
 }
 
+/// Inserts `n` rows, `CHUNK` to a statement and 20 statements to a transaction;
+/// `chunk` gives the rows of a range.
 async fn insert_rows(
     store: &Store,
-    head: &str,
-    tail: &str,
-    cols: usize,
     n: usize,
     what: &str,
-    row: impl Fn(usize) -> Vec<V>,
+    now: i64,
+    chunk: impl Fn(std::ops::Range<usize>) -> Chunk,
 ) -> anyhow::Result<()> {
     let pb = bar(n as u64, what);
+    let backend = store.backend();
     let mut at = 0;
     while at < n {
         let end = (at + CHUNK).min(n);
@@ -85,22 +90,25 @@ async fn insert_rows(
             if at >= end {
                 break;
             }
-            let rows: Vec<Vec<V>> = (at..end).map(&row).collect();
-            let sql = format!(
-                "{head} VALUES {} {tail}",
-                placeholders(store.backend(), rows.len(), cols)
-            );
-            // Only placeholders are generated; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for r in &rows {
-                for v in r {
-                    q = match v {
-                        V::S(s) => q.bind(s.clone()),
-                        V::I(i) => q.bind(*i),
-                    };
+            match chunk(at..end) {
+                Chunk::Households(rows) => {
+                    store::insert_households_if_absent(&mut tx, backend, &rows, now).await?;
+                }
+                Chunk::Devices(rows) => {
+                    store::insert_devices_if_absent(&mut tx, backend, &rows, now).await?;
+                }
+                Chunk::Credentials(ids, hash) => {
+                    store::insert_bench_credentials(
+                        &mut tx,
+                        backend,
+                        &ids,
+                        &hash,
+                        now,
+                        "anxin load",
+                    )
+                    .await?;
                 }
             }
-            q.execute(&mut *tx).await?;
             at = end;
             pb.set_position(at as u64);
         }
@@ -119,41 +127,31 @@ pub async fn run(a: PopulateArgs) -> anyhow::Result<()> {
     let (wf, store) = offline_workflow(a.config.as_deref(), &a.data).await?;
     let now = SystemClock.now_ms();
     let started = Instant::now();
-    insert_rows(
-        &store,
-        "INSERT INTO households (id, name, address, created_ms)",
-        "ON CONFLICT (id) DO NOTHING",
-        4,
-        layout.households,
-        "households",
-        |h| {
-            vec![
-                V::S(Layout::household_id(h)),
-                V::S(format!("bench home {h}")),
-                V::S(String::new()),
-                V::I(now),
-            ]
-        },
-    )
+    insert_rows(&store, layout.households, "households", now, |r| {
+        Chunk::Households(
+            r.map(|h| NewHousehold {
+                id: Layout::household_id(h),
+                name: format!("bench home {h}"),
+                address: String::new(),
+            })
+            .collect(),
+        )
+    })
     .await?;
-    insert_rows(
-        &store,
-        "INSERT INTO devices (id, household_id, kind, room, created_ms)",
-        "ON CONFLICT (id) DO NOTHING",
-        5,
-        layout.devices(),
-        "devices",
-        |d| {
-            let (_, kind, room) = SLOTS[d % layout.per_household];
-            vec![
-                V::S(layout.device_id(d)),
-                V::S(Layout::household_id(d / layout.per_household)),
-                V::S(kind.into()),
-                V::S(room.into()),
-                V::I(now),
-            ]
-        },
-    )
+    insert_rows(&store, layout.devices(), "devices", now, |r| {
+        Chunk::Devices(
+            r.map(|d| {
+                let (_, kind, room) = SLOTS[d % layout.per_household];
+                NewDevice {
+                    id: layout.device_id(d),
+                    household_id: Some(Layout::household_id(d / layout.per_household)),
+                    kind: kind.into(),
+                    room: Some(room.into()),
+                }
+            })
+            .collect(),
+        )
+    })
     .await?;
     if a.credentialed_devices > 0 {
         anyhow::ensure!(
@@ -163,21 +161,10 @@ pub async fn run(a: PopulateArgs) -> anyhow::Result<()> {
         let hash = SecretHash::of(a.device_secret.as_bytes()).to_hex();
         insert_rows(
             &store,
-            "INSERT INTO device_provision (device_id, secret_hash, generation, issued_ms, registered_ms, registered_by)",
-            "ON CONFLICT (device_id) DO NOTHING",
-            6,
             a.credentialed_devices.min(layout.devices()),
             "credentials",
-            |d| {
-                vec![
-                    V::S(layout.device_id(d)),
-                    V::S(hash.clone()),
-                    V::I(1),
-                    V::I(now),
-                    V::I(now),
-                    V::S("anxin load".into()),
-                ]
-            },
+            now,
+            |r| Chunk::Credentials(r.map(|d| layout.device_id(d)).collect(), hash.clone()),
         )
         .await?;
     }
