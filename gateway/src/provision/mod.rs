@@ -465,10 +465,10 @@ impl Provisioning {
         // provisioned in place: same household, same kind. Registration never moves a
         // device to another household; that would hand its events and a fresh secret to
         // whoever names its id.
-        if let Some((held_by, held_kind)) = store::device_binding(&mut tx, &device_id).await? {
-            if held_by.as_deref() != household || held_kind != kind {
-                return Err(ProvisionError::AlreadyRegistered(device_id));
-            }
+        if let Some((held_by, held_kind)) = store::device_binding(&mut tx, &device_id).await?
+            && (held_by.as_deref() != household || held_kind != kind)
+        {
+            return Err(ProvisionError::AlreadyRegistered(device_id));
         }
         if let Some(s) = serial
             && let Some(holder) = store::serial_holder(&mut tx, s).await?

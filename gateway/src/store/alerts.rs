@@ -746,31 +746,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_joined_column_list_is_the_alert_columns_qualified() {
-        let qualified: Vec<String> = alert_columns!()
-            .split(", ")
-            .map(|c| format!("a.{}", c.trim()))
-            .collect();
-        assert_eq!(ALERT_COLUMNS_A, qualified.join(", "));
-    }
-
-    #[test]
-    fn a_scoped_list_binds_the_scope_after_the_household() {
-        let mut q = SqlBuilder::new("SELECT 1 WHERE 1 = 1");
-        q.push(" AND a.household_id = ").push_bind("h1");
-        q.push(" AND ");
-        HouseholdScope::Street("s1").push_condition(&mut q);
-        assert_eq!(
-            q.sql(),
-            "SELECT 1 WHERE 1 = 1 AND a.household_id = $1 AND h.committee_id IN \
-             (SELECT c2.id FROM committees c2 WHERE c2.street_id = $2)"
-        );
-    }
 /// An open alert of a household for its caseworker, briefly (the morning list).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CaseworkerAlertRow {
@@ -797,4 +772,31 @@ pub async fn open_caseworker_alerts(
     .bind(household)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_joined_column_list_is_the_alert_columns_qualified() {
+        let qualified: Vec<String> = alert_columns!()
+            .split(", ")
+            .map(|c| format!("a.{}", c.trim()))
+            .collect();
+        assert_eq!(ALERT_COLUMNS_A, qualified.join(", "));
+    }
+
+    #[test]
+    fn a_scoped_list_binds_the_scope_after_the_household() {
+        let mut q = SqlBuilder::new("SELECT 1 WHERE 1 = 1");
+        q.push(" AND a.household_id = ").push_bind("h1");
+        q.push(" AND ");
+        HouseholdScope::Street("s1").push_condition(&mut q);
+        assert_eq!(
+            q.sql(),
+            "SELECT 1 WHERE 1 = 1 AND a.household_id = $1 AND h.committee_id IN \
+             (SELECT c2.id FROM committees c2 WHERE c2.street_id = $2)"
+        );
+    }
 }

@@ -268,9 +268,16 @@ impl Store {
         self.backend
     }
 
-    /// The connection pool (for modules that own their own queries).
+    /// The connection pool (the store's files and tests; the rest of the gateway calls
+    /// typed functions).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A connection of the pool, for store functions that take a [`Conn`] outside a
+    /// transaction (reads that a caller also runs inside one).
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        Ok(self.pool.acquire().await?)
     }
 
     /// Registers the store's own metrics (SQLite: how long each job of the writer thread

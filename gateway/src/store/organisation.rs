@@ -57,17 +57,6 @@ impl<'a> HouseholdScope<'a> {
             q.push_bind(v.to_string()).push(after);
         }
     }
-
-    /// The condition on households aliased `h` with `$n` as its placeholder, and the
-    /// value to bind to it, for statements that number their placeholders themselves.
-    /// Only fixed fragments and the placeholder's number make up the text.
-    pub fn condition(self, n: usize) -> (String, Option<String>) {
-        let (before, after, value) = self.parts();
-        match value {
-            Some(v) => (format!("{before}${n}{after}"), Some(v.to_string())),
-            None => (before.to_string(), None),
-        }
-    }
 }
 
 /// The columns of a household as the workflow reads it (`h`: households, `c`: its
@@ -472,28 +461,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_scope_reads_the_same_whether_numbered_by_hand_or_by_the_builder() {
-        for scope in [
-            HouseholdScope::All,
-            HouseholdScope::District("d1"),
-            HouseholdScope::Street("s1"),
-            HouseholdScope::Committee("c1"),
-            HouseholdScope::Caseworker("u1"),
+    fn a_scope_is_a_fixed_condition_with_its_value_bound() {
+        for (scope, expected) in [
+            (HouseholdScope::All, "$1 AND 1 = 1"),
+            (
+                HouseholdScope::Street("s1"),
+                "$1 AND h.committee_id IN (SELECT c2.id FROM committees c2 WHERE c2.street_id = $2)",
+            ),
+            (
+                HouseholdScope::Committee("c1"),
+                "$1 AND h.committee_id = $2",
+            ),
+            (
+                HouseholdScope::Caseworker("u1"),
+                "$1 AND h.caseworker_id = $2",
+            ),
         ] {
             let mut q = SqlBuilder::new("");
             q.push_bind(0_i64).push(" AND ");
             scope.push_condition(&mut q);
-            let (cond, value) = scope.condition(2);
-            assert_eq!(q.sql(), format!("$1 AND {cond}"), "{scope:?}");
-            assert_eq!(value.is_some(), scope != HouseholdScope::All);
+            assert_eq!(q.sql(), expected, "{scope:?}");
         }
-        assert_eq!(
-            HouseholdScope::Street("s1").condition(3),
-            (
-                "h.committee_id IN (SELECT c2.id FROM committees c2 WHERE c2.street_id = $3)"
-                    .to_string(),
-                Some("s1".to_string())
-            )
-        );
     }
 }

@@ -599,7 +599,7 @@ impl Store {
         .bind(started_ms)
         .execute(&mut *tx)
         .await?;
-        bump_provision_version(&mut *tx).await?;
+        bump_provision_version(&mut tx).await?;
         tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }

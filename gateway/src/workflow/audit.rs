@@ -29,9 +29,6 @@ pub struct AuditEntry {
 }
 
 /// Appends an entry in the caller's transaction.
-///
-/// The error stays `sqlx::Error` for the callers whose own statements still return it;
-/// a failed insert is always the database's (`StoreError::Sql`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record(
     conn: &mut Conn,
@@ -42,7 +39,7 @@ pub(crate) async fn record(
     entity_id: &str,
     household_id: Option<&str>,
     detail: serde_json::Value,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let id = new_id("au", at_ms);
     let actor = actor.audit_name();
     let detail = detail.to_string();
@@ -56,12 +53,7 @@ pub(crate) async fn record(
         household_id,
         detail: &detail,
     };
-    store::insert_audit(conn, &entry)
-        .await
-        .map_err(|e| match e {
-            StoreError::Sql(e) => e,
-            other => sqlx::Error::Protocol(other.to_string()),
-        })
+    store::insert_audit(conn, &entry).await
 }
 
 impl From<AuditRow> for AuditEntry {

@@ -206,7 +206,7 @@ impl WorkflowHandle {
         let date = self.inner.local.date(at);
         let day = date.to_string();
         let life = {
-            let mut conn = self.inner.store.pool().acquire().await?;
+            let mut conn = self.inner.store.acquire().await?;
             activity::summary(
                 &mut conn,
                 &self.inner.local,

@@ -94,7 +94,7 @@ impl WorkflowHandle {
         let at = now.min(lt.day_end(date) - 1).max(lt.day_start(date));
         let today = date.to_string();
         let yesterday = prev_day(date).to_string();
-        let mut conn = self.inner.store.pool().acquire().await?;
+        let mut conn = self.inner.store.acquire().await?;
         let mut items = vec![];
         for h in households {
             let hid = h.id.0.clone();

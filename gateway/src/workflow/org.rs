@@ -182,13 +182,6 @@ impl Scope {
             Scope::Caseworker(u) => HouseholdScope::Caseworker(u.as_str()),
         }
     }
-
-    /// A condition on households aliased `h` (with `$n` as its parameter) and the value
-    /// to bind, if any, for statements that number their placeholders themselves (see
-    /// [`HouseholdScope::condition`]).
-    pub(crate) fn household_condition(&self, n: usize) -> (String, Option<String>) {
-        self.households().condition(n)
-    }
 }
 
 fn household_of(r: HouseholdRow) -> Household {
@@ -228,7 +221,7 @@ fn user_of(r: UserRow) -> User {
 impl WorkflowHandle {
     /// One household, with its emergency contacts.
     pub async fn household(&self, id: &HouseholdId) -> Result<Household, WorkflowError> {
-        let mut conn = self.inner.store.pool().acquire().await?;
+        let mut conn = self.inner.store.acquire().await?;
         load_household(&mut conn, id.as_str())
             .await?
             .ok_or_else(|| WorkflowError::UnknownHousehold(id.0.clone()))
@@ -242,7 +235,7 @@ impl WorkflowHandle {
 
     /// One user (active or not).
     pub async fn user(&self, id: &UserId) -> Result<User, WorkflowError> {
-        let mut conn = self.inner.store.pool().acquire().await?;
+        let mut conn = self.inner.store.acquire().await?;
         load_user(&mut conn, id.as_str())
             .await?
             .ok_or_else(|| WorkflowError::UnknownUser(id.0.clone()))
@@ -365,28 +358,17 @@ impl WorkflowHandle {
     }
 }
 
-/// The store's error as the database error it is, for the alert workflow's helpers
-/// that still report `sqlx::Error` (the store's reads here fail only with
-/// [`StoreError::Sql`]; anything else is carried as its message).
-fn as_sqlx(e: StoreError) -> sqlx::Error {
-    match e {
-        StoreError::Sql(e) => e,
-        other => sqlx::Error::Protocol(other.to_string()),
-    }
-}
-
 /// One household with its emergency contacts, read on `conn`.
 pub(crate) async fn load_household(
     conn: &mut Conn,
     id: &str,
-) -> Result<Option<Household>, sqlx::Error> {
-    let Some(row) = store::household(conn, id).await.map_err(as_sqlx)? else {
+) -> Result<Option<Household>, StoreError> {
+    let Some(row) = store::household(conn, id).await? else {
         return Ok(None);
     };
     let mut h = household_of(row);
     h.emergency_contacts = store::household_contacts(conn, id)
-        .await
-        .map_err(as_sqlx)?
+        .await?
         .into_iter()
         .map(|c| EmergencyContact {
             name: c.name,
@@ -398,8 +380,8 @@ pub(crate) async fn load_household(
 }
 
 /// One user, read on `conn`.
-pub(crate) async fn load_user(conn: &mut Conn, id: &str) -> Result<Option<User>, sqlx::Error> {
-    Ok(store::user(conn, id).await.map_err(as_sqlx)?.map(user_of))
+pub(crate) async fn load_user(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError> {
+    Ok(store::user(conn, id).await?.map(user_of))
 }
 
 /// The active users `which` names, read on `conn`.
